@@ -1,0 +1,297 @@
+/// A validated, immutable Gatehouse configuration.
+///
+/// Built once from YAML by ``ConfigurationLoader`` (or in code, for the demo); every optional of the
+/// file has been resolved to a value, every duration and address parsed. A reload builds a new one.
+public struct GatehouseConfiguration: Sendable, Equatable {
+    /// The listeners that accept downstream HTTP/1.1 connections.
+    public var listeners: [Listener]
+    /// The admin listener (JSON status, health), if configured.
+    public var admin: Admin?
+    /// Where the JSON access log goes.
+    public var accessLog: AccessLogTarget
+    /// Upstream clusters, in file order. Names are unique.
+    public var clusters: [Cluster]
+    /// Routes, in file order: the first match wins.
+    public var routes: [Route]
+    /// Peers whose `X-Forwarded-*` / `Forwarded` headers are trusted and extended rather than replaced.
+    public var trustedProxies: [AddressRange]
+    /// Whether error responses may show upstream addresses and details to clients.
+    public var exposeDetails: Bool
+    /// The name this gateway uses in `Via` and `Proxy-Status` (default `gatehouse`).
+    public var gatewayName: String
+    /// Limits on what downstream clients may send.
+    public var requestLimits: RequestLimits
+
+    public init(
+        listeners: [Listener], admin: Admin? = nil, accessLog: AccessLogTarget = .stdout, clusters: [Cluster],
+        routes: [Route], trustedProxies: [AddressRange] = [], exposeDetails: Bool = false,
+        gatewayName: String = "gatehouse", requestLimits: RequestLimits = RequestLimits()
+    ) {
+        self.listeners = listeners
+        self.admin = admin
+        self.accessLog = accessLog
+        self.clusters = clusters
+        self.routes = routes
+        self.trustedProxies = trustedProxies
+        self.exposeDetails = exposeDetails
+        self.gatewayName = gatewayName
+        self.requestLimits = requestLimits
+    }
+
+    /// The cluster with this name, if any.
+    public func cluster(named name: String) -> Cluster? {
+        self.clusters.first { $0.name == name }
+    }
+}
+
+/// A `host:port` pair as written in the file. The host may be an IPv4/IPv6 literal or a DNS name.
+public struct HostPort: Sendable, Hashable, CustomStringConvertible {
+    /// Host name or IP literal, without IPv6 brackets.
+    public var host: String
+    /// TCP port, 0–65535 (0 = any free port, for listeners only).
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// `host:port`, with brackets around IPv6 literals.
+    public var description: String {
+        self.host.contains(":") ? "[\(self.host)]:\(self.port)" : "\(self.host):\(self.port)"
+    }
+}
+
+/// Where a value came from in the configuration file, for diagnostics after validation.
+public struct SourceLocation: Sendable, Hashable, CustomStringConvertible {
+    public var file: String
+    public var line: Int
+    public var column: Int
+
+    public init(file: String, line: Int, column: Int) {
+        self.file = file
+        self.line = line
+        self.column = column
+    }
+
+    public var description: String { "\(self.file):\(self.line):\(self.column)" }
+}
+
+/// One downstream listener.
+public struct Listener: Sendable, Equatable {
+    public var name: String
+    public var address: HostPort
+
+    public init(name: String, address: HostPort) {
+        self.name = name
+        self.address = address
+    }
+}
+
+/// The admin listener.
+public struct Admin: Sendable, Equatable {
+    public var address: HostPort
+
+    public init(address: HostPort) {
+        self.address = address
+    }
+}
+
+/// Where the access log is written.
+public enum AccessLogTarget: Sendable, Equatable {
+    /// One JSON line per request on standard output.
+    case stdout
+    /// No access log.
+    case off
+    /// Appended to this file.
+    case file(String)
+}
+
+/// An IP address range (`10.0.0.0/8`, `127.0.0.1`, `::1/128`) for trusted proxies.
+public struct AddressRange: Sendable, Hashable, CustomStringConvertible {
+    /// The network address bytes (4 for IPv4, 16 for IPv6).
+    public var network: [UInt8]
+    /// The prefix length in bits.
+    public var prefixLength: Int
+
+    public init(network: [UInt8], prefixLength: Int) {
+        self.network = network
+        self.prefixLength = prefixLength
+    }
+
+    /// Whether the address (4 or 16 bytes) lies inside this range. IPv4-mapped IPv6 addresses match IPv4 ranges.
+    public func contains(_ address: [UInt8]) -> Bool {
+        var address = address
+        if self.network.count == 4, address.count == 16, address[0..<10].allSatisfy({ $0 == 0 }),
+            address[10] == 0xff, address[11] == 0xff
+        {
+            address = Array(address[12..<16])
+        }
+        guard address.count == self.network.count else { return false }
+        var remaining = self.prefixLength
+        for index in 0..<address.count where remaining > 0 {
+            let bits = min(8, remaining)
+            let mask: UInt8 = bits == 8 ? 0xff : ~(0xff >> UInt8(bits))
+            if address[index] & mask != self.network[index] & mask { return false }
+            remaining -= bits
+        }
+        return true
+    }
+
+    public var description: String {
+        let text: String
+        if self.network.count == 4 {
+            text = self.network.map(String.init).joined(separator: ".")
+        } else {
+            text = stride(from: 0, to: 16, by: 2).map { String(UInt16(self.network[$0]) << 8 | UInt16(self.network[$0 + 1]), radix: 16) }
+                .joined(separator: ":")
+        }
+        return "\(text)/\(self.prefixLength)"
+    }
+}
+
+/// Limits on downstream requests.
+public struct RequestLimits: Sendable, Equatable {
+    /// Largest request head (request line + headers) accepted, in bytes. Beyond it: 431.
+    public var maxHeaderBytes: Int
+    /// Largest request body accepted, in bytes (0 = unlimited, streamed). Beyond it: 413.
+    public var maxBodyBytes: Int64
+
+    public init(maxHeaderBytes: Int = 64 * 1024, maxBodyBytes: Int64 = 0) {
+        self.maxHeaderBytes = maxHeaderBytes
+        self.maxBodyBytes = maxBodyBytes
+    }
+}
+
+/// An upstream cluster.
+public struct Cluster: Sendable, Equatable {
+    /// The balancing policies. Only round robin exists at this stage; later issues add the others.
+    public enum Balance: String, Sendable, Equatable, CaseIterable {
+        case roundRobin = "round_robin"
+    }
+
+    /// Per-phase time limits. None is infinite.
+    public struct Timeouts: Sendable, Equatable {
+        /// TCP connect (plus DNS). Exceeded → 504 `connection_timeout`.
+        public var connect: Duration
+        /// From the request being sent to the first byte of the response head. Exceeded → 504 `connection_read_timeout`.
+        public var responseHeader: Duration
+        /// Longest silence between bytes in either direction once the exchange is under way. Exceeded → 504
+        /// `connection_read_timeout` (before the head) or a truncated response (after it).
+        public var idle: Duration
+        /// The whole exchange. Exceeded → 504 `http_response_timeout`.
+        public var request: Duration
+
+        public init(
+            connect: Duration = .seconds(2), responseHeader: Duration = .seconds(30), idle: Duration = .seconds(60),
+            request: Duration = .seconds(300)
+        ) {
+            self.connect = connect
+            self.responseHeader = responseHeader
+            self.idle = idle
+            self.request = request
+        }
+    }
+
+    /// The per-event-loop upstream connection pool.
+    public struct Pool: Sendable, Equatable {
+        /// Idle keep-alive connections kept per server per event loop.
+        public var maxIdlePerServer: Int
+        /// An idle connection older than this is closed.
+        public var idleTimeout: Duration
+
+        public init(maxIdlePerServer: Int = 64, idleTimeout: Duration = .seconds(30)) {
+            self.maxIdlePerServer = maxIdlePerServer
+            self.idleTimeout = idleTimeout
+        }
+    }
+
+    /// Limits on what the upstream may send.
+    public struct Limits: Sendable, Equatable {
+        /// Largest response header section accepted, in bytes. Beyond it → 502 `http_response_header_section_size`.
+        public var maxResponseHeaderBytes: Int
+
+        public init(maxResponseHeaderBytes: Int = 32 * 1024) {
+            self.maxResponseHeaderBytes = maxResponseHeaderBytes
+        }
+    }
+
+    /// One server of the cluster.
+    public struct Server: Sendable, Equatable {
+        public var address: HostPort
+        public var weight: Int
+
+        public init(address: HostPort, weight: Int = 1) {
+            self.address = address
+            self.weight = weight
+        }
+    }
+
+    public var name: String
+    public var servers: [Server]
+    public var balance: Balance
+    public var timeouts: Timeouts
+    public var pool: Pool
+    public var limits: Limits
+
+    public init(
+        name: String, servers: [Server], balance: Balance = .roundRobin, timeouts: Timeouts = Timeouts(),
+        pool: Pool = Pool(), limits: Limits = Limits()
+    ) {
+        self.name = name
+        self.servers = servers
+        self.balance = balance
+        self.timeouts = timeouts
+        self.pool = pool
+        self.limits = limits
+    }
+}
+
+/// A route: which requests go to which cluster, and how the request is rewritten on the way.
+public struct Route: Sendable, Equatable {
+    /// What a request must look like to take this route. Absent fields match anything.
+    public struct Match: Sendable, Equatable {
+        /// Exact host (case-insensitive, port ignored), or `*.example.com` for any subdomain.
+        public var host: String?
+        /// Path prefix; `/` matches every path.
+        public var pathPrefix: String
+
+        public init(host: String? = nil, pathPrefix: String = "/") {
+            self.host = host
+            self.pathPrefix = pathPrefix
+        }
+    }
+
+    /// How the `Host` header sent upstream is chosen.
+    public enum HostRewrite: Sendable, Equatable {
+        /// Pass the client's Host through (nginx `proxy_set_header Host $host`).
+        case preserve
+        /// Use the selected server's `host:port`.
+        case upstream
+        /// Use this fixed value.
+        case fixed(String)
+    }
+
+    /// A display name (`routes[0]` when the file gives none).
+    public var name: String
+    public var match: Match
+    /// The cluster's name; validation guarantees it exists.
+    public var cluster: String
+    /// Remove `match.pathPrefix` from the path sent upstream (keeping a leading `/`).
+    public var stripPrefix: Bool
+    /// Replace `match.pathPrefix` with this prefix in the path sent upstream.
+    public var rewritePrefix: String?
+    public var hostRewrite: HostRewrite
+
+    public init(
+        name: String, match: Match, cluster: String, stripPrefix: Bool = false, rewritePrefix: String? = nil,
+        hostRewrite: HostRewrite = .preserve
+    ) {
+        self.name = name
+        self.match = match
+        self.cluster = cluster
+        self.stripPrefix = stripPrefix
+        self.rewritePrefix = rewritePrefix
+        self.hostRewrite = hostRewrite
+    }
+}

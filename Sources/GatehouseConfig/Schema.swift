@@ -1,0 +1,248 @@
+// The key tables of the file. Each mapping kind has a `fields` table: to support a new key, add one
+// `Field` line (and the draft property it fills). Cross-checks that need the whole file run in `finish`.
+
+/// The top level of the file while it is read; becomes a `GatehouseConfiguration` once nothing is wrong.
+struct RootDraft {
+    var listeners: [Listener]?
+    /// Where each listener address was given, to point at the first user of a clashing address.
+    var listenerAddresses: [HostPort: (name: String, location: SourceLocation)] = [:]
+    var admin: Located<Admin>?
+    var accessLog = AccessLogTarget.stdout
+    var clusters: [Cluster]?
+    /// Every cluster name defined, including clusters with errors, so routes naming them raise no second error.
+    var clusterNames: [String]?
+    var routes: [Route]?
+    var clusterReferences: [(name: String, location: SourceLocation)] = []
+    var trustedProxies: [AddressRange] = []
+    var exposeDetails = false
+    var gatewayName = "gatehouse"
+    var requestLimits = RequestLimits()
+
+    static let fields: [Field<RootDraft>] = [
+        Field("listeners", required: true) { $0.readListeners($1) },
+        Field("admin") { $0.readAdmin($1) },
+        Field("access_log") { $0.accessLog = AccessLogDraft.read($1) ?? $0.accessLog },
+        Field("clusters", required: true) { $0.readClusters($1) },
+        Field("routes", required: true) { $0.readRoutes($1) },
+        Field("trusted_proxies") { $0.trustedProxies = Self.addressRanges($1) },
+        Field("expose_details") { $0.exposeDetails = $1.bool() ?? false },
+        Field("gateway_name") { $0.gatewayName = Self.token($1) ?? $0.gatewayName },
+        Field("request_limits") { $1.walk(fields: RequestLimits.fields, into: &$0.requestLimits) },
+    ]
+
+    /// The checks that span sections, then the configuration if the walk found nothing wrong.
+    func finish(_ walker: Walker) -> GatehouseConfiguration? {
+        // With no cluster defined, "needs at least one entry" already says it all.
+        if let defined = self.clusterNames, !defined.isEmpty {
+            for reference in self.clusterReferences where !defined.contains(reference.name) {
+                let hint =
+                    Walker.suggestion(for: reference.name, among: defined).map { "; did you mean '\($0)'?" }
+                    ?? " (defined: \(defined.joined(separator: ", ")))"
+                walker.error("unknown cluster '\(reference.name)'\(hint)", at: reference.location)
+            }
+        }
+        if let admin = self.admin, let owner = self.listenerAddresses[admin.value.address] {
+            walker.error(
+                "admin address \(admin.value.address) is already used by listener '\(owner.name)' at \(owner.location)",
+                at: admin.location)
+        }
+        guard walker.diagnostics.isEmpty, let listeners, let clusters, let routes else { return nil }
+        return GatehouseConfiguration(
+            listeners: listeners, admin: self.admin?.value, accessLog: self.accessLog, clusters: clusters,
+            routes: routes, trustedProxies: self.trustedProxies, exposeDetails: self.exposeDetails,
+            gatewayName: self.gatewayName, requestLimits: self.requestLimits)
+    }
+
+    mutating func readListeners(_ value: Value) {
+        guard let items = value.sequence(nonEmpty: true) else { return }
+        var listeners: [Listener] = []
+        var names: [String: SourceLocation] = [:]
+        for item in items {
+            var draft = ListenerDraft()
+            item.walk(fields: ListenerDraft.fields, into: &draft)
+            if let name = draft.name {
+                if let first = names[name.value] {
+                    item.walker.error(
+                        "duplicate listener name '\(name.value)' (already used at \(first))", at: name.location)
+                }
+                names[name.value] = names[name.value] ?? name.location
+            }
+            guard let name = draft.name?.value, let address = draft.address else { continue }
+            // Port 0 asks the kernel for a free port, so two such listeners never clash.
+            if address.value.port != 0, let first = self.listenerAddresses[address.value] {
+                item.walker.error(
+                    "duplicate listener address \(address.value) (already used by listener '\(first.name)' at \(first.location))",
+                    at: address.location)
+            } else if address.value.port != 0 {
+                self.listenerAddresses[address.value] = (name, address.location)
+            }
+            listeners.append(Listener(name: name, address: address.value))
+        }
+        self.listeners = listeners
+    }
+
+    mutating func readAdmin(_ value: Value) {
+        var draft: Located<HostPort>?
+        value.walk(fields: Self.adminFields, into: &draft)
+        self.admin = draft.map { Located(value: Admin(address: $0.value), location: $0.location) }
+    }
+
+    static let adminFields: [Field<Located<HostPort>?>] = [
+        Field("address", required: true) { address, value in
+            address = value.hostPort(ports: 1...65535).map { value.at($0) }
+        }
+    ]
+
+    mutating func readRoutes(_ value: Value) {
+        guard let items = value.sequence(nonEmpty: true) else { return }
+        var routes: [Route] = []
+        for item in items {
+            var draft = RouteDraft()
+            item.walk(fields: RouteDraft.fields, into: &draft)
+            if draft.stripPrefix, let rewrite = draft.rewritePrefix {
+                item.walker.error(
+                    "strip_prefix and rewrite_prefix cannot be combined (rewrite_prefix: / strips the prefix)",
+                    at: rewrite.location)
+            }
+            guard let cluster = draft.cluster else { continue }
+            self.clusterReferences.append((cluster.value, cluster.location))
+            routes.append(
+                Route(
+                    name: draft.name ?? item.subject, match: draft.match, cluster: cluster.value,
+                    stripPrefix: draft.stripPrefix, rewritePrefix: draft.rewritePrefix?.value,
+                    hostRewrite: draft.hostRewrite))
+        }
+        self.routes = routes
+    }
+
+    static func addressRanges(_ value: Value) -> [AddressRange] {
+        guard let items = value.sequence(nonEmpty: false) else { return [] }
+        return items.compactMap { item -> AddressRange? in
+            guard let text = item.string() else { return nil }
+            do throws(InvalidValue) {
+                return try ValueSyntax.addressRange(text)
+            } catch {
+                item.error("invalid address range '\(text)': \(error.reason)")
+                return nil
+            }
+        }
+    }
+
+    /// A name that goes into headers (`Via`, `Proxy-Status`), so it must be a plain token.
+    static func token(_ value: Value) -> String? {
+        guard let text = value.nonEmptyString() else { return nil }
+        guard ValueSyntax.isToken(text) else {
+            value.error("\(value.subject) may only contain letters, digits, '-', '.' and '_', got '\(text)'")
+            return nil
+        }
+        return text
+    }
+}
+
+/// A listener entry while it is read.
+struct ListenerDraft {
+    var name: Located<String>?
+    var address: Located<HostPort>?
+
+    static let fields: [Field<ListenerDraft>] = [
+        Field("name", required: true) { draft, value in draft.name = value.nonEmptyString().map { value.at($0) } },
+        Field("address", required: true) { draft, value in
+            draft.address = value.hostPort(ports: 0...65535).map { value.at($0) }
+        },
+    ]
+}
+
+/// The `access_log` section while it is read.
+enum AccessLogDraft {
+    static let fields: [Field<AccessLogTarget?>] = [
+        Field("path", required: true) { target, value in
+            target = value.nonEmptyString().map { path in
+                switch path {
+                case "stdout": .stdout
+                case "off": .off
+                default: .file(path)
+                }
+            }
+        }
+    ]
+
+    static func read(_ value: Value) -> AccessLogTarget? {
+        var target: AccessLogTarget?
+        value.walk(fields: Self.fields, into: &target)
+        return target
+    }
+}
+
+extension RequestLimits {
+    static let fields: [Field<RequestLimits>] = [
+        Field("max_header_bytes") {
+            $0.maxHeaderBytes = $1.size(1024...Int64(Int.max)).map(Int.init) ?? $0.maxHeaderBytes
+        },
+        Field("max_body_bytes") { $0.maxBodyBytes = $1.size(0...Int64.max) ?? $0.maxBodyBytes },
+    ]
+}
+
+/// A route entry while it is read.
+struct RouteDraft {
+    var name: String?
+    var match = Route.Match()
+    var cluster: Located<String>?
+    var stripPrefix = false
+    var rewritePrefix: Located<String>?
+    var hostRewrite = Route.HostRewrite.preserve
+
+    static let fields: [Field<RouteDraft>] = [
+        Field("name") { $0.name = $1.nonEmptyString() },
+        Field("match") { $1.walk(fields: Route.Match.fields, into: &$0.match) },
+        Field("cluster", required: true) { draft, value in
+            draft.cluster = value.nonEmptyString().map { value.at($0) }
+        },
+        Field("strip_prefix") { $0.stripPrefix = $1.bool() ?? false },
+        Field("rewrite_prefix") { draft, value in draft.rewritePrefix = Self.pathPrefix(value).map { value.at($0) } },
+        Field("host_rewrite") { $0.hostRewrite = Self.hostRewrite($1) ?? $0.hostRewrite },
+    ]
+
+    static func pathPrefix(_ value: Value) -> String? {
+        guard let text = value.string() else { return nil }
+        guard text.hasPrefix("/"), !text.contains(where: { $0.isWhitespace || $0 == "?" || $0 == "#" }) else {
+            value.error("\(value.subject) must be a path starting with '/' (no spaces, '?' or '#'), got '\(text)'")
+            return nil
+        }
+        return text
+    }
+
+    static func hostRewrite(_ value: Value) -> Route.HostRewrite? {
+        guard let text = value.nonEmptyString() else { return nil }
+        switch text {
+        case "preserve": return .preserve
+        case "upstream": return .upstream
+        default:
+            if (try? ValueSyntax.checkHostName(text)) != nil
+                || (try? ValueSyntax.hostPort(text, ports: 1...65535)) != nil
+            {
+                return .fixed(text)
+            }
+            value.error(
+                "expected preserve, upstream or a host such as api.example.com for \(value.subject), got '\(text)'")
+            return nil
+        }
+    }
+}
+
+extension Route.Match {
+    static let fields: [Field<Route.Match>] = [
+        Field("host") { $0.host = Self.host($1) },
+        Field("path_prefix") { $0.pathPrefix = RouteDraft.pathPrefix($1) ?? $0.pathPrefix },
+    ]
+
+    /// An exact host or `*.suffix`, lowercased because Host matching is case-insensitive.
+    static func host(_ value: Value) -> String? {
+        guard let text = value.nonEmptyString() else { return nil }
+        let name = text.hasPrefix("*.") ? String(text.dropFirst(2)) : text
+        guard (try? ValueSyntax.checkHostName(name)) != nil else {
+            value.error("expected a host such as shop.example.com or *.example.com for \(value.subject), got '\(text)'")
+            return nil
+        }
+        return text.lowercased()
+    }
+}
