@@ -1,0 +1,102 @@
+import GatehouseErrors
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The one record of a request, filled along the exchange and handed at the end to the access
+/// log, the stats and the error log (DESIGN.md: observability is derived, not sprinkled).
+public struct RequestRecord: Sendable {
+    /// Wall-clock start, seconds and nanoseconds since the epoch.
+    public var startSeconds: Int = 0
+    public var startNanoseconds: Int = 0
+    public var requestID: String = ""
+    public var client: String = ""
+    public var method: String = ""
+    public var host: String?
+    public var path: String = ""
+    /// The status sent downstream (499 when the client went away first, as nginx logs it).
+    public var status: Int = 0
+    /// Response body bytes sent downstream.
+    public var bytes: Int64 = 0
+    public var route: String?
+    public var cluster: String?
+    public var upstream: String?
+    public var upstreamStatus: Int?
+    public var connectMilliseconds: Double?
+    public var headerMilliseconds: Double?
+    public var totalMilliseconds: Double = 0
+    /// Whether the upstream connection came from the pool.
+    public var reusedConnection: Bool = false
+    /// The gateway's own failure, if any.
+    public var failure: ProxyFailure?
+    /// An upstream's own 5xx passed through.
+    public var receivedStatus: Int?
+
+    public init() {}
+
+    /// Stamps the wall-clock start.
+    public mutating func stampStart() {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        self.startSeconds = Int(now.tv_sec)
+        self.startNanoseconds = Int(now.tv_nsec)
+    }
+
+    /// The access-log line: one JSON object, newline-terminated.
+    public func jsonLine() -> String {
+        var line = "{\"time\":\""
+        line += Self.iso8601(seconds: self.startSeconds, nanoseconds: self.startNanoseconds)
+        line += "\",\"request_id\":"
+        line += JSONText.quoted(self.requestID)
+        line += ",\"client\":" + JSONText.quoted(self.client)
+        line += ",\"method\":" + JSONText.quoted(self.method)
+        line += ",\"host\":" + (self.host.map(JSONText.quoted) ?? "null")
+        line += ",\"path\":" + JSONText.quoted(self.path)
+        line += ",\"status\":\(self.status),\"bytes\":\(self.bytes)"
+        line += ",\"route\":" + (self.route.map(JSONText.quoted) ?? "null")
+        line += ",\"cluster\":" + (self.cluster.map(JSONText.quoted) ?? "null")
+        line += ",\"upstream\":" + (self.upstream.map(JSONText.quoted) ?? "null")
+        line += ",\"upstream_status\":" + (self.upstreamStatus.map { String($0) } ?? "null")
+        line += ",\"connect_ms\":" + Self.milliseconds(self.connectMilliseconds)
+        line += ",\"header_ms\":" + Self.milliseconds(self.headerMilliseconds)
+        line += ",\"total_ms\":" + Self.milliseconds(self.totalMilliseconds)
+        line += ",\"reused\":\(self.reusedConnection)"
+        line += ",\"proxy_status\":" + (self.failure.map { "\"\($0.type.token)\"" } ?? "null")
+        line += ",\"received_status\":" + (self.receivedStatus.map { String($0) } ?? "null")
+        if let details = self.failure?.details { line += ",\"details\":" + JSONText.quoted(details) }
+        line += "}\n"
+        return line
+    }
+
+    /// Milliseconds with three decimals, without Foundation's formatter.
+    static func milliseconds(_ value: Double?) -> String {
+        guard let value, value.isFinite, value >= 0 else { return "null" }
+        let micros = Int((value * 1000).rounded())
+        let fraction = micros % 1000
+        let padded = fraction < 10 ? "00\(fraction)" : fraction < 100 ? "0\(fraction)" : "\(fraction)"
+        return "\(micros / 1000).\(padded)"
+    }
+
+    /// `2026-11-21T06:15:37.123Z` from epoch seconds (Howard Hinnant's civil-from-days).
+    public static func iso8601(seconds: Int, nanoseconds: Int) -> String {
+        let days = seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400
+        let secondOfDay = seconds - days * 86400
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        func two(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        let millis = nanoseconds / 1_000_000
+        let ms = millis < 10 ? "00\(millis)" : millis < 100 ? "0\(millis)" : "\(millis)"
+        return "\(year)-\(two(month))-\(two(day))T\(two(secondOfDay / 3600)):\(two(secondOfDay % 3600 / 60)):"
+            + "\(two(secondOfDay % 60)).\(ms)Z"
+    }
+}

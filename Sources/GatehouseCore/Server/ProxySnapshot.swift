@@ -1,0 +1,78 @@
+import GatehouseConfig
+import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Everything the data path reads from one configuration, compiled once: immutable and `Sendable`,
+/// read once per connection. A reload will build a new one; exchanges finish on the one they started with.
+public struct ProxySnapshot: Sendable {
+    /// One server of a cluster, ready to connect to.
+    public struct Target: Sendable {
+        /// `host:port` as configured: the next hop in logs and `Proxy-Status`.
+        public var display: String
+        public var host: String
+        public var port: Int
+        /// Pre-parsed when the host is an IP literal, so no resolver runs per connection.
+        public var socketAddress: SocketAddress?
+    }
+
+    /// A cluster with its connectable targets.
+    public struct ClusterRuntime: Sendable {
+        public var cluster: Cluster
+        public var targets: [Target]
+        /// Round-robin order honouring weights: each target index repeated `weight` times, interleaved.
+        public var schedule: [Int]
+    }
+
+    public let configuration: GatehouseConfiguration
+    public let routes: RouteTable
+    public let clusters: [ClusterRuntime]
+
+    public init(configuration: GatehouseConfiguration) {
+        self.configuration = configuration
+        self.routes = RouteTable(routes: configuration.routes, clusters: configuration.clusters)
+        self.clusters = configuration.clusters.map { cluster in
+            let targets = cluster.servers.map { server in
+                Target(
+                    display: server.address.description, host: server.address.host, port: server.address.port,
+                    socketAddress: try? SocketAddress(ipAddress: server.address.host, port: server.address.port))
+            }
+            return ClusterRuntime(cluster: cluster, targets: targets, schedule: Self.schedule(cluster.servers))
+        }
+    }
+
+    /// An interleaved weighted schedule (`a a b` becomes `a b a`), so weights spread evenly.
+    static func schedule(_ servers: [Cluster.Server]) -> [Int] {
+        var schedule: [Int] = []
+        let maxWeight = servers.map(\.weight).max() ?? 0
+        for round in 0..<maxWeight {
+            for (index, server) in servers.enumerated() where server.weight > round { schedule.append(index) }
+        }
+        return schedule
+    }
+
+    /// Whether the peer may set forwarding headers that the gateway extends.
+    public func isTrusted(_ address: SocketAddress?) -> Bool {
+        guard !self.configuration.trustedProxies.isEmpty, let bytes = address?.ipBytes else { return false }
+        return self.configuration.trustedProxies.contains { $0.contains(bytes) }
+    }
+}
+
+extension SocketAddress {
+    /// The address bytes (4 or 16), nil for Unix sockets.
+    var ipBytes: [UInt8]? {
+        guard let text = self.ipAddress else { return nil }
+        switch self {
+        case .v4:
+            var bytes = [UInt8](repeating: 0, count: 4)
+            return inet_pton(AF_INET, text, &bytes) == 1 ? bytes : nil
+        case .v6:
+            var bytes = [UInt8](repeating: 0, count: 16)
+            return inet_pton(AF_INET6, text, &bytes) == 1 ? bytes : nil
+        case .unixDomainSocket:
+            return nil
+        }
+    }
+}

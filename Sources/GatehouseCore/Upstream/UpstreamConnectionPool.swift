@@ -1,0 +1,77 @@
+import NIOCore
+
+/// The upstream connections of one server on one event loop: the shell around
+/// ``UpstreamConnectionPool/StateMachine``. Loop-bound, so no lock: every downstream connection on
+/// this loop takes its upstream connections from here (Envoy's per-worker pools).
+final class UpstreamConnectionPool {
+    private var state: StateMachine
+    private var connections: [Int: UpstreamHandler] = [:]
+    private let eventLoop: any EventLoop
+    private var sweepTask: Scheduled<Void>?
+    /// Connections opened by this pool, for the reuse ratio.
+    private(set) var connectionsOpened = 0
+
+    init(eventLoop: any EventLoop, maxIdle: Int, idleTimeout: TimeAmount) {
+        self.eventLoop = eventLoop
+        self.state = StateMachine(maxIdle: maxIdle, idleTimeout: idleTimeout)
+    }
+
+    /// An idle connection to reuse, or nil when a new one must be opened.
+    func lease() -> UpstreamHandler? {
+        switch self.state.leaseRequested(now: .now()) {
+        case .useIdle(let id, let expired):
+            self.close(expired)
+            return self.connections[id]
+        case .createConnection(let expired):
+            self.close(expired)
+            return nil
+        }
+    }
+
+    /// Registers a freshly connected upstream connection (leased by the caller).
+    func connectionOpened(_ handler: UpstreamHandler) {
+        self.connectionsOpened += 1
+        self.connections[handler.id] = handler
+    }
+
+    /// Returns a connection after its exchange.
+    func release(_ handler: UpstreamHandler, isReusable: Bool) {
+        switch self.state.connectionReleased(id: handler.id, isReusable: isReusable, now: .now()) {
+        case .park(let armSweep):
+            if armSweep { self.scheduleSweep(at: .now() + self.state.idleTimeout) }
+        case .close:
+            self.connections[handler.id] = nil
+            handler.close()
+        }
+    }
+
+    /// The connection closed, whatever the reason.
+    func connectionClosed(id: Int) {
+        self.state.connectionClosed(id: id)
+        self.connections[id] = nil
+    }
+
+    /// Closes every idle connection (shutdown).
+    func drain() {
+        self.close(self.state.drain())
+        self.sweepTask?.cancel()
+        self.sweepTask = nil
+    }
+
+    private func close(_ ids: [Int]) {
+        for id in ids {
+            if let handler = self.connections.removeValue(forKey: id) { handler.close() }
+        }
+    }
+
+    private func scheduleSweep(at deadline: NIODeadline) {
+        self.sweepTask = self.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            let (expired, next) = self.state.sweepTimerFired(now: .now())
+            self.close(expired)
+            if let next { self.scheduleSweep(at: next) } else { self.sweepTask = nil }
+        }
+    }
+}
+
+@available(*, unavailable)
+extension UpstreamConnectionPool: Sendable {}

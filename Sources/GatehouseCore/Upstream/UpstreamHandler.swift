@@ -1,0 +1,131 @@
+import NIOCore
+import NIOHTTP1
+
+/// The downstream side of an exchange, as the upstream connection sees it. Implemented by
+/// ``DownstreamHandler``; both live on the same event loop, so calls are direct.
+protocol UpstreamExchangeDelegate: AnyObject {
+    /// Whether the downstream channel can take more bytes (back-pressure for the response).
+    var isDownstreamWritable: Bool { get }
+    func upstreamReceived(_ part: HTTPClientResponsePart)
+    func upstreamReadComplete()
+    /// Any failure of the connection while leased: an error, or a close before the response ended.
+    func upstreamFailed(_ error: any Error)
+    func upstreamWritabilityChanged(isWritable: Bool)
+}
+
+/// The last handler of an upstream connection's pipeline (after NIOHTTP1's request encoder and
+/// response decoder). It relays response parts to the exchange that leased the connection, gates
+/// reads on the downstream's writability, and, while the connection is idle in the pool, keeps
+/// reading so that an upstream FIN or RST evicts it at once rather than when the next request is
+/// written on it (the keep-alive race).
+final class UpstreamHandler: ChannelDuplexHandler {
+    typealias InboundIn = HTTPClientResponsePart
+    typealias OutboundIn = HTTPClientRequestPart
+    typealias OutboundOut = HTTPClientRequestPart
+
+    /// Unique per process, for the pool's bookkeeping.
+    let id: Int
+    /// The pool this connection returns to.
+    weak var pool: UpstreamConnectionPool?
+    /// The exchange using the connection, nil while idle.
+    var exchange: (any UpstreamExchangeDelegate)?
+    /// Requests carried so far (a connection with > 1 was reused).
+    var requestsCarried = 0
+
+    private var context: ChannelHandlerContext?
+    private var pendingRead = false
+    private var isClosed = false
+
+    init(id: Int) {
+        self.id = id
+    }
+
+    var isWritable: Bool { self.context?.channel.isWritable ?? false }
+    var isActive: Bool { !self.isClosed && (self.context?.channel.isActive ?? false) }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    // MARK: - Inbound
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = self.unwrapInboundIn(data)
+        guard let exchange = self.exchange else {
+            // An idle connection must be silent; anything arriving is a protocol error or a late
+            // part of an abandoned response: the connection cannot be reused.
+            self.close()
+            return
+        }
+        exchange.upstreamReceived(part)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        self.exchange?.upstreamReadComplete()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let exchange = self.exchange {
+            self.exchange = nil
+            exchange.upstreamFailed(error)
+        }
+        self.close()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.isClosed = true
+        self.pool?.connectionClosed(id: self.id)
+        if let exchange = self.exchange {
+            self.exchange = nil
+            exchange.upstreamFailed(UpstreamClosedConnection())
+        }
+        context.fireChannelInactive()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        self.exchange?.upstreamWritabilityChanged(isWritable: context.channel.isWritable)
+        context.fireChannelWritabilityChanged()
+    }
+
+    // MARK: - Outbound
+
+    func read(context: ChannelHandlerContext) {
+        if let exchange = self.exchange, !exchange.isDownstreamWritable {
+            self.pendingRead = true
+            return
+        }
+        context.read()
+    }
+
+    // MARK: - Used by the exchange
+
+    /// The downstream became writable again: replay a read held back for back-pressure.
+    func resumeReading() {
+        guard self.pendingRead, let context = self.context else { return }
+        self.pendingRead = false
+        context.read()
+    }
+
+    func write(_ part: HTTPClientRequestPart) {
+        self.context?.write(self.wrapOutboundOut(part), promise: nil)
+    }
+
+    func flush() {
+        self.context?.flush()
+    }
+
+    /// Closes the connection; it leaves the pool through `channelInactive`.
+    func close() {
+        guard !self.isClosed else { return }
+        self.isClosed = true
+        self.exchange = nil
+        self.context?.close(promise: nil)
+    }
+}
+
+@available(*, unavailable)
+extension UpstreamHandler: Sendable {}
