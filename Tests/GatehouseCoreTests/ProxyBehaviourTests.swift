@@ -159,4 +159,20 @@ import Testing
             #expect(gateway.origins[0].requestsServed == 0, "\(name) must not reach the upstream")
         }
     }
+
+    @Test func requestLimitsAnswer413And431() async throws {
+        let limits = RequestLimits(maxHeaderBytes: 2048, maxBodyBytes: 10)
+        try await withGateway([.healthy(name: "a")], requestLimits: limits) { gateway in
+            let declared = try await gateway.request("POST /sink HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world")
+            #expect(declared.status == 413)
+            let chunked = try await gateway.request(
+                "POST /sink HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n")
+            #expect(chunked.status == 413)
+            let bigHeader = try await gateway.request(RawHTTPClient.get("/", headers: ["X-Big: " + String(repeating: "a", count: 4096)]))
+            #expect(bigHeader.status == 431)
+            let small = try await gateway.request("POST /sink HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+            #expect(small.status == 200)
+            #expect(gateway.origins[0].requestsServed == 1)
+        }
+    }
 }

@@ -24,6 +24,12 @@ extension DownstreamHandler {
             return
         }
         let configuration = self.snapshot.configuration
+        if case .length(let length) = framing, configuration.requestLimits.maxBodyBytes > 0,
+            length > configuration.requestLimits.maxBodyBytes
+        {
+            self.fail(exchange, Self.bodyTooLarge(configuration.requestLimits.maxBodyBytes), status: 413)
+            return
+        }
         if HeaderRewriter.hasLooped(head.headers, gatewayName: configuration.gatewayName) {
             self.fail(exchange, ProxyFailure(type: .proxyLoopDetected, phase: .route, details: "Via already names \(configuration.gatewayName)"))
             return

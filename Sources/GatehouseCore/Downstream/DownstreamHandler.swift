@@ -96,11 +96,15 @@ final class DownstreamHandler: ChannelDuplexHandler {
             context.close(promise: nil)
             return
         }
-        let failure = ProxyFailure(type: .httpRequestError, phase: .route, details: "malformed request: \(error)")
+        let tooLarge = (error as? HTTPParserError) == .headerOverflow
+        let failure = ProxyFailure(
+            type: .httpRequestError, phase: .route,
+            details: tooLarge ? "request header section larger than request_limits.max_header_bytes" : "malformed request: \(error)")
+        let status = tooLarge ? 431 : 400
         if let exchange = self.exchange {
             // The request stream cannot be trusted past a parse error: answer if possible, then close.
             exchange.closeConnection = true
-            self.fail(exchange, failure)
+            self.fail(exchange, failure, status: status)
             return
         }
         // No exchange yet: the request line or head itself was bad.
@@ -109,7 +113,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
         exchange.record.method = "-"
         exchange.closeConnection = true
         self.exchange = exchange
-        self.fail(exchange, failure)
+        self.fail(exchange, failure, status: status)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -162,6 +166,14 @@ final class DownstreamHandler: ChannelDuplexHandler {
         case .body(let buffer):
             exchange.lastActivity = .now()
             guard !exchange.discardingBody else { return }
+            exchange.requestBodyBytes += Int64(buffer.readableBytes)
+            let limit = self.snapshot.configuration.requestLimits.maxBodyBytes
+            if limit > 0, exchange.requestBodyBytes > limit {
+                // A chunked body can only be measured as it arrives.
+                exchange.closeConnection = true
+                self.fail(exchange, Self.bodyTooLarge(limit), status: 413)
+                return
+            }
             if let upstream = exchange.upstream {
                 upstream.write(.body(.byteBuffer(buffer)))
                 self.wroteUpstream = true
@@ -205,6 +217,10 @@ final class DownstreamHandler: ChannelDuplexHandler {
         exchange.record.requestID = Self.acceptableRequestID(head.headers.first(name: "x-request-id"))
             ?? self.loop.makeRequestID()
         return exchange
+    }
+
+    static func bodyTooLarge(_ limit: Int64) -> ProxyFailure {
+        ProxyFailure(type: .httpRequestError, phase: .route, details: "request body larger than request_limits.max_body_bytes (\(limit))")
     }
 
     /// An incoming request id is kept only if it is short, visible ASCII (it ends up in logs and headers).

@@ -22,6 +22,8 @@ final class Exchange {
     /// Request parts received while the connection is being opened (bounded by read gating).
     var buffered: [HTTPClientRequestPart] = []
     var bufferedBytes = 0
+    /// Request body bytes received so far (for `request_limits.max_body_bytes`).
+    var requestBodyBytes: Int64 = 0
 
     // Progress.
     var requestComplete = false

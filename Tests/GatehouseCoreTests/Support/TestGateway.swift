@@ -30,7 +30,7 @@ final class TestGateway: Sendable {
         timeouts: Cluster.Timeouts = Cluster.Timeouts(connect: .seconds(2), responseHeader: .seconds(5), idle: .seconds(5), request: .seconds(60)),
         limits: Cluster.Limits = Cluster.Limits(),
         routes: [Route]? = nil, extraClusters: [Cluster] = [], trustedProxies: [AddressRange] = [],
-        exposeDetails: Bool = true, threads: Int = 1
+        exposeDetails: Bool = true, requestLimits: RequestLimits = RequestLimits(), threads: Int = 1
     ) async throws -> TestGateway {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         var origins: [LoopbackOrigin] = []
@@ -49,7 +49,7 @@ final class TestGateway: Sendable {
             accessLog: .file(path),
             clusters: [Cluster(name: "app", servers: servers, timeouts: timeouts, limits: limits)] + extraClusters,
             routes: routes ?? [Route(name: "all", match: .init(), cluster: "app")],
-            trustedProxies: trustedProxies, exposeDetails: exposeDetails)
+            trustedProxies: trustedProxies, exposeDetails: exposeDetails, requestLimits: requestLimits)
         var logger = Logger(label: "gatehouse-test")
         logger.logLevel = .critical
         let proxy = ProxyServer(
@@ -97,12 +97,13 @@ func withGateway<T>(
     _ behaviors: [LoopbackOrigin.Behavior], extraServers: [HostPort] = [],
     timeouts: Cluster.Timeouts = Cluster.Timeouts(connect: .seconds(2), responseHeader: .seconds(5), idle: .seconds(5), request: .seconds(60)),
     limits: Cluster.Limits = Cluster.Limits(), routes: [Route]? = nil, extraClusters: [Cluster] = [],
-    trustedProxies: [AddressRange] = [], exposeDetails: Bool = true,
+    trustedProxies: [AddressRange] = [], exposeDetails: Bool = true, requestLimits: RequestLimits = RequestLimits(),
     _ body: (TestGateway) async throws -> T
 ) async throws -> T {
     let gateway = try await TestGateway.start(
         behaviors, extraServers: extraServers, timeouts: timeouts, limits: limits, routes: routes,
-        extraClusters: extraClusters, trustedProxies: trustedProxies, exposeDetails: exposeDetails)
+        extraClusters: extraClusters, trustedProxies: trustedProxies, exposeDetails: exposeDetails,
+        requestLimits: requestLimits)
     do {
         let result = try await body(gateway)
         await gateway.shutdown()
