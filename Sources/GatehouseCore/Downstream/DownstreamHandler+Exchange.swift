@@ -307,6 +307,10 @@ extension DownstreamHandler: UpstreamExchangeDelegate {
                     receivedStatus: Int(head.status.code), nextHop: exchange.record.upstream,
                     gatewayName: configuration.gatewayName, exposeDetails: configuration.exposeDetails)
             }
+            if exchange.requestHead.version.minor == 0, !head.headers.contains(name: "content-length") {
+                // An HTTP/1.0 client has no chunked coding: the body ends when the connection does.
+                exchange.closeConnection = true
+            }
             let keepAlive = exchange.clientKeepAlive && !exchange.closeConnection
             let downstreamHead = HeaderRewriter.downstreamResponseHead(
                 head, requestID: exchange.record.requestID, gatewayName: configuration.gatewayName,

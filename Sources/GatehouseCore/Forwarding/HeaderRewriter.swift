@@ -21,16 +21,16 @@ public enum HeaderRewriter {
         }
     }
 
-    /// Headers that describe one connection, never the message (RFC 9110 §7.6.1), plus the
-    /// framing and identity headers the gateway sets itself.
-    static func isHopByHop(_ name: String) -> Bool {
-        let lower = name.utf8.count <= 19 ? name.lowercased() : ""
+    /// Headers that describe one connection, never the message (RFC 9110 §7.6.1), and every
+    /// `Proxy-*` header (credentials and state meant for this hop only).
+    ///
+    /// - Parameter lower: the header name, lower-cased.
+    static func isHopByHop(lower: String) -> Bool {
         switch lower {
-        case "connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade", "proxy-connection",
-            "proxy-authenticate", "proxy-authorization", "proxy-status":
+        case "connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade":
             return true
         default:
-            return false
+            return lower.hasPrefix("proxy-")
         }
     }
 
@@ -97,7 +97,7 @@ public enum HeaderRewriter {
             default:
                 // A `Connection` token naming a framing header must not remove framing (the gateway
                 // sets framing itself above), so only non-framing names are dropped here.
-                if Self.isHopByHop(name) || named.contains(lower) { continue }
+                if Self.isHopByHop(lower: lower) || named.contains(lower) { continue }
                 headers.add(name: name, value: value)
             }
         }
@@ -143,7 +143,9 @@ public enum HeaderRewriter {
                 headers.add(name: name, value: value)
                 continue
             }
-            if Self.isHopByHop(name) || named.contains(lower) { continue }
+            // An upstream proxy's own Proxy-Status entries stay: ours is appended after them, as
+            // RFC 9209 §2 orders the list from the origin outwards.
+            if lower != "proxy-status" && (Self.isHopByHop(lower: lower) || named.contains(lower)) { continue }
             if lower == "x-request-id" { hasRequestID = true }
             headers.add(name: name, value: value)
         }

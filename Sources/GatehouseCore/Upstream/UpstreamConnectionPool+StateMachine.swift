@@ -84,9 +84,13 @@ extension UpstreamConnectionPool {
         }
 
         /// The pool is shutting down: close every idle connection.
+        ///
+        /// The shell cancels the sweep timer when it drains, so the timer counts as disarmed: a
+        /// connection parked afterwards arms a new one instead of staying idle with no timer.
         mutating func drain() -> [Int] {
             let ids = self.idle.map(\.id)
             self.idle.removeAll()
+            self.isSweepArmed = false
             return ids
         }
     }
