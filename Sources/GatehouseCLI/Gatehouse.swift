@@ -1,0 +1,187 @@
+import ArgumentParser
+import GatehouseConfig
+import GatehouseCore
+import GatehouseExplain
+import Logging
+import NIOCore
+import NIOPosix
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `gatehouse`: the reverse proxy that explains every 502.
+@main
+struct Gatehouse: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gatehouse",
+        abstract: "A reverse proxy and load balancer with no mystery 502s.",
+        subcommands: [Run.self, Check.self, Demo.self, Explain.self])
+}
+
+/// Options every serving command shares.
+struct ServeOptions: ParsableArguments {
+    @Option(help: "Error-log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    @Option(help: "Event loops (threads) serving traffic; default: one per core.")
+    var threads: Int = System.coreCount
+
+    func makeLogger() -> Logger {
+        let level = Logger.Level(rawValue: self.logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        return Logger(label: "gatehouse")
+    }
+}
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the gateway with a configuration file.")
+
+    @Option(name: .shortAndLong, help: "Path to the YAML configuration.")
+    var config: String = "gatehouse.yaml"
+
+    @OptionGroup var serve: ServeOptions
+
+    func run() async throws {
+        let configuration: GatehouseConfiguration
+        do {
+            configuration = try ConfigurationLoader.load(path: self.config)
+        } catch {
+            for diagnostic in error.diagnostics { printError(diagnostic.description) }
+            printError("gatehouse: configuration is invalid; not starting")
+            throw ExitCode(1)
+        }
+        let logger = self.serve.makeLogger()
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, self.serve.threads))
+        let gateway = try await GatewayProcess.start(configuration: configuration, group: group, logger: logger)
+        writeOutput(gateway.summary().map { $0 + "\n" }.joined())
+        try await gateway.proxy.waitUntilClosed()
+    }
+}
+
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Validate a configuration file (like nginx -t): every error as FILE:LINE:COL: message.")
+
+    @Option(name: .shortAndLong, help: "Path to the YAML configuration.")
+    var config: String = "gatehouse.yaml"
+
+    func run() throws {
+        do {
+            _ = try ConfigurationLoader.load(path: self.config)
+            print("gatehouse: the configuration file \(self.config) syntax is ok")
+            print("gatehouse: configuration is valid")
+        } catch {
+            for diagnostic in error.diagnostics { printError(diagnostic.description) }
+            printError("gatehouse: configuration file \(self.config) test failed")
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct Explain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Explain every 502/503/504 in nginx, HAProxy or Gatehouse logs: cause, evidence, fix.")
+
+    @Argument(help: "Log files (plain or .gz); '-' or none for standard input.")
+    var logs: [String] = []
+
+    @Flag(help: "Print findings as JSON.")
+    var json = false
+
+    @Flag(inversion: .prefixedNo, help: "Colour the report (default: when standard output is a terminal).")
+    var color: Bool? = nil
+
+    func run() throws {
+        let useColor = self.color ?? (isatty(STDOUT_FILENO) == 1)
+        let code = ExplainRunner.run(paths: self.logs.isEmpty ? ["-"] : self.logs, json: self.json, color: useColor)
+        if code != 0 { throw ExitCode(code) }
+    }
+}
+
+/// A gateway with its admin listener, started from a configuration.
+struct GatewayProcess {
+    let proxy: ProxyServer
+    let admin: AdminServer?
+    let listenerAddresses: [SocketAddress]
+    let adminAddress: SocketAddress?
+
+    static func start(configuration: GatehouseConfiguration, group: any EventLoopGroup, logger: Logger) async throws
+        -> GatewayProcess
+    {
+        let accessLog: AccessLogSink
+        do {
+            accessLog = try AccessLogSink(target: configuration.accessLog)
+        } catch {
+            printError("gatehouse: \(error)")
+            throw ExitCode(1)
+        }
+        let proxy = ProxyServer(configuration: configuration, group: group, logger: logger, accessLog: accessLog)
+        let addresses: [SocketAddress]
+        do {
+            addresses = try await proxy.start()
+        } catch {
+            printError("gatehouse: \(error)")
+            throw ExitCode(1)
+        }
+        var admin: AdminServer? = nil
+        var adminAddress: SocketAddress? = nil
+        if let adminConfiguration = configuration.admin {
+            let server = AdminServer(proxy: proxy, group: group)
+            do {
+                adminAddress = try await server.start(host: adminConfiguration.address.host, port: adminConfiguration.address.port)
+            } catch {
+                printError("gatehouse: cannot listen on admin address \(adminConfiguration.address): \(error)")
+                try? await proxy.stop()
+                throw ExitCode(1)
+            }
+            admin = server
+        }
+        return GatewayProcess(proxy: proxy, admin: admin, listenerAddresses: addresses, adminAddress: adminAddress)
+    }
+
+    func summary() -> [String] {
+        var lines: [String] = []
+        for (listener, address) in zip(self.proxy.snapshot.configuration.listeners, self.listenerAddresses) {
+            lines.append("gatehouse: listener '\(listener.name)' on http://\(address.displayHostPort)/")
+        }
+        if let adminAddress { lines.append("gatehouse: admin on http://\(adminAddress.displayHostPort)/stats") }
+        return lines
+    }
+}
+
+extension SocketAddress {
+    /// `127.0.0.1:8080` or `[::1]:8080`.
+    var displayHostPort: String {
+        let ip = self.ipAddress ?? "?"
+        let port = self.port ?? 0
+        return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+    }
+}
+
+/// Writes a line to standard error, unbuffered.
+func printError(_ line: String) {
+    writeAll(descriptor: STDERR_FILENO, line + "\n")
+}
+
+/// Writes to standard output at once (not through stdio's buffer, which a long-running server
+/// would hold back when stdout is a pipe).
+func writeOutput(_ text: String) {
+    writeAll(descriptor: STDOUT_FILENO, text)
+}
+
+private func writeAll(descriptor: Int32, _ text: String) {
+    var bytes = Array(text.utf8)[...]
+    while !bytes.isEmpty {
+        let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        if written < 0 {
+            if errno == EINTR { continue }
+            return
+        }
+        bytes = bytes.dropFirst(written)
+    }
+}
