@@ -23,18 +23,16 @@ extension DownstreamHandler {
             self.fail(exchange, ProxyFailure(type: .httpRequestError, phase: .route, details: error.reason), status: error.status)
             return
         }
-        let configuration = self.snapshot.configuration
-        if case .length(let length) = framing, configuration.requestLimits.maxBodyBytes > 0,
-            length > configuration.requestLimits.maxBodyBytes
-        {
-            self.fail(exchange, Self.bodyTooLarge(configuration.requestLimits.maxBodyBytes), status: 413)
+        let snapshot = self.snapshot
+        if case .length(let length) = framing, snapshot.maxBodyBytes > 0, length > snapshot.maxBodyBytes {
+            self.fail(exchange, Self.bodyTooLarge(snapshot.maxBodyBytes), status: 413)
             return
         }
-        if HeaderRewriter.hasLooped(head.headers, gatewayName: configuration.gatewayName) {
-            self.fail(exchange, ProxyFailure(type: .proxyLoopDetected, phase: .route, details: "Via already names \(configuration.gatewayName)"))
+        if HeaderRewriter.hasLooped(head.headers, gatewayName: snapshot.gatewayName) {
+            self.fail(exchange, ProxyFailure(type: .proxyLoopDetected, phase: .route, details: "Via already names \(snapshot.gatewayName)"))
             return
         }
-        guard let entry = self.snapshot.routes.match(host: exchange.record.host, path: head.uri) else {
+        guard let entry = snapshot.routes.match(host: exchange.record.host, path: head.uri) else {
             self.fail(exchange, ProxyFailure(type: .destinationNotFound, phase: .route, details: "no route matches"))
             return
         }
@@ -44,7 +42,7 @@ extension DownstreamHandler {
             self.fail(exchange, ProxyFailure(type: .proxyConfigurationError, phase: .route, details: "cluster \(entry.route.cluster) does not exist"))
             return
         }
-        let runtime = self.snapshot.clusters[entry.clusterIndex]
+        let runtime = snapshot.clusters[entry.clusterIndex]
         exchange.cluster = entry.clusterIndex
         exchange.timeouts = runtime.cluster.timeouts
         exchange.requestDeadline = exchange.start + TimeAmount(runtime.cluster.timeouts.request)
@@ -67,13 +65,15 @@ extension DownstreamHandler {
             head, framing: framing, path: RouteTable.rewrite(path: head.uri, route: entry.route), host: host,
             requestID: exchange.record.requestID,
             downstream: .init(clientIP: self.clientIP, isTrusted: self.isTrustedPeer),
-            gatewayName: configuration.gatewayName)
+            gatewayName: snapshot.gatewayName)
         if let expect = head.headers.first(name: "expect"), expect.lowercased() == "100-continue" {
             // The gateway answers 100-continue itself (as nginx does) and streams the body upstream.
             self.context?.writeAndFlush(
                 self.wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
         }
-        self.armTimer(exchange)
+        // A bodiless request is sent at once and arms its timer then (one timer per exchange);
+        // one with a body needs the idle and request limits while it uploads.
+        if framing != .none { self.armTimer(exchange) }
         let pool = self.loop.pools[entry.clusterIndex][targetIndex]
         if let connection = pool.lease() {
             self.attach(connection, to: exchange, reused: true)
@@ -206,10 +206,10 @@ extension DownstreamHandler {
 
     private func writeErrorResponse(_ exchange: Exchange, _ failure: ProxyFailure, status: Int) {
         guard let context = self.context, !self.isClosed else { return }
-        let configuration = self.snapshot.configuration
+        let snapshot = self.snapshot
         let format = ErrorResponse.negotiate(accept: exchange.requestHead.headers.first(name: "accept"))
         // A client's own malformed request is explained to it; upstream details stay internal unless allowed.
-        let expose = configuration.exposeDetails || failure.type == .httpRequestError
+        let expose = snapshot.exposeDetails || failure.type == .httpRequestError
         var response = ErrorResponse(failure: failure, requestID: exchange.record.requestID, format: format, exposeDetails: expose)
         response.status = status
         var body = context.channel.allocator.buffer(capacity: response.body.utf8.count)
@@ -220,7 +220,7 @@ extension DownstreamHandler {
         headers.add(name: "Cache-Control", value: "no-store")
         headers.add(
             name: "Proxy-Status",
-            value: ProxyStatusHeader.value(for: failure, gatewayName: configuration.gatewayName, exposeDetails: expose))
+            value: ProxyStatusHeader.value(for: failure, gatewayName: snapshot.gatewayName, exposeDetails: expose))
         headers.add(name: "X-Request-Id", value: exchange.record.requestID)
         if failure.type == .connectionLimitReached { headers.add(name: "Retry-After", value: "1") }
         if exchange.closeConnection || !exchange.clientKeepAlive { headers.add(name: "Connection", value: "close") }
@@ -266,7 +266,8 @@ extension DownstreamHandler {
     func log(_ exchange: Exchange) {
         exchange.record.totalMilliseconds = exchange.elapsedMilliseconds(.now())
         let record = exchange.record
-        self.loop.stats.record(record, openedConnection: exchange.openedConnection)
+        self.loop.stats.record(
+            record, cluster: exchange.cluster, server: exchange.target, openedConnection: exchange.openedConnection)
         if self.loop.accessLog.isEnabled { self.loop.accessLog.append(record.jsonLine()) }
         if let failure = record.failure, failure.type != .httpRequestError {
             var metadata: Logger.Metadata = [
@@ -293,7 +294,7 @@ extension DownstreamHandler: UpstreamExchangeDelegate {
         exchange.lastActivity = .now()
         switch part {
         case .head(let head):
-            let configuration = self.snapshot.configuration
+            let snapshot = self.snapshot
             exchange.record.upstreamStatus = Int(head.status.code)
             exchange.record.headerMilliseconds = exchange.elapsedMilliseconds(exchange.lastActivity)
             exchange.record.status = Int(head.status.code)
@@ -305,7 +306,7 @@ extension DownstreamHandler: UpstreamExchangeDelegate {
                 exchange.record.receivedStatus = Int(head.status.code)
                 proxyStatus = ProxyStatusHeader.value(
                     receivedStatus: Int(head.status.code), nextHop: exchange.record.upstream,
-                    gatewayName: configuration.gatewayName, exposeDetails: configuration.exposeDetails)
+                    gatewayName: snapshot.gatewayName, exposeDetails: snapshot.exposeDetails)
             }
             if exchange.requestHead.version.minor == 0, !head.headers.contains(name: "content-length") {
                 // An HTTP/1.0 client has no chunked coding: the body ends when the connection does.
@@ -313,7 +314,7 @@ extension DownstreamHandler: UpstreamExchangeDelegate {
             }
             let keepAlive = exchange.clientKeepAlive && !exchange.closeConnection
             let downstreamHead = HeaderRewriter.downstreamResponseHead(
-                head, requestID: exchange.record.requestID, gatewayName: configuration.gatewayName,
+                head, requestID: exchange.record.requestID, gatewayName: snapshot.gatewayName,
                 proxyStatus: proxyStatus, keepAlive: keepAlive, clientVersion: exchange.requestHead.version)
             exchange.responseHeadSent = true
             context.write(self.wrapOutboundOut(.head(downstreamHead)), promise: nil)
@@ -328,9 +329,13 @@ extension DownstreamHandler: UpstreamExchangeDelegate {
             if !exchange.requestComplete { exchange.closeConnection = true }
             self.detachUpstream(exchange, isReusable: reusable)
             // Flushed here: the connection is detached now, so its read-complete will not reach us.
-            let written = context.eventLoop.makePromise(of: Void.self)
-            context.writeAndFlush(self.wrapOutboundOut(.end(trailers)), promise: written)
-            exchange.lastWrite = written.futureResult
+            if exchange.closeConnection || !exchange.clientKeepAlive {
+                let written = context.eventLoop.makePromise(of: Void.self)
+                context.writeAndFlush(self.wrapOutboundOut(.end(trailers)), promise: written)
+                exchange.lastWrite = written.futureResult
+            } else {
+                context.writeAndFlush(self.wrapOutboundOut(.end(trailers)), promise: nil)
+            }
             self.finishIfDone(exchange)
         }
     }

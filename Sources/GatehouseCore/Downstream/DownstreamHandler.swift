@@ -167,7 +167,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
             exchange.lastActivity = .now()
             guard !exchange.discardingBody else { return }
             exchange.requestBodyBytes += Int64(buffer.readableBytes)
-            let limit = self.snapshot.configuration.requestLimits.maxBodyBytes
+            let limit = self.snapshot.maxBodyBytes
             if limit > 0, exchange.requestBodyBytes > limit {
                 // A chunked body can only be measured as it arrives.
                 exchange.closeConnection = true

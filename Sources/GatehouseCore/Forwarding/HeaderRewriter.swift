@@ -21,19 +21,6 @@ public enum HeaderRewriter {
         }
     }
 
-    /// Headers that describe one connection, never the message (RFC 9110 §7.6.1), and every
-    /// `Proxy-*` header (credentials and state meant for this hop only).
-    ///
-    /// - Parameter lower: the header name, lower-cased.
-    static func isHopByHop(lower: String) -> Bool {
-        switch lower {
-        case "connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade":
-            return true
-        default:
-            return lower.hasPrefix("proxy-")
-        }
-    }
-
     /// The tokens of all `Connection` headers, lower-cased.
     static func connectionTokens(_ headers: HTTPHeaders) -> [String] {
         var tokens: [String] = []
@@ -65,7 +52,7 @@ public enum HeaderRewriter {
         _ head: HTTPRequestHead, framing: BodyFraming, path: String, host: String, requestID: String,
         downstream: Downstream, gatewayName: String
     ) -> HTTPRequestHead {
-        let named = Self.connectionTokens(head.headers)
+        let named = head.headers.contains(name: "connection") ? Self.connectionTokens(head.headers) : []
         var headers = HTTPHeaders()
         headers.reserveCapacity(head.headers.count + 6)
         headers.add(name: "Host", value: host)
@@ -75,29 +62,25 @@ public enum HeaderRewriter {
         var forwardedHost: String? = nil
         var via: String? = nil
         for (name, value) in head.headers {
-            let lower = name.lowercased()
-            switch lower {
-            case "host", "content-length", "transfer-encoding", "expect", "x-request-id":
+            switch KnownHeader(name) {
+            case .host, .contentLength, .transferEncoding, .expect, .requestID:
                 continue
-            case "x-forwarded-for":
+            case .forwardedFor:
                 if downstream.isTrusted { forwardedFor = forwardedFor.map { $0 + ", " + value } ?? value }
-                continue
-            case "forwarded":
+            case .forwarded:
                 if downstream.isTrusted { forwarded = forwarded.map { $0 + ", " + value } ?? value }
-                continue
-            case "x-forwarded-proto":
+            case .forwardedProto:
                 if downstream.isTrusted, forwardedProto == nil { forwardedProto = value }
-                continue
-            case "x-forwarded-host":
+            case .forwardedHost:
                 if downstream.isTrusted, forwardedHost == nil { forwardedHost = value }
-                continue
-            case "via":
+            case .via:
                 via = via.map { $0 + ", " + value } ?? value
+            case .hopByHop, .proxyStatus:
                 continue
-            default:
+            case .other:
                 // A `Connection` token naming a framing header must not remove framing (the gateway
                 // sets framing itself above), so only non-framing names are dropped here.
-                if Self.isHopByHop(lower: lower) || named.contains(lower) { continue }
+                if !named.isEmpty, named.contains(where: { RequestFraming.equalsLower(name, $0) }) { continue }
                 headers.add(name: name, value: value)
             }
         }
@@ -109,8 +92,7 @@ public enum HeaderRewriter {
         case .length(let length): headers.add(name: "Content-Length", value: String(length))
         case .chunked: headers.add(name: "Transfer-Encoding", value: "chunked")
         }
-        let version = "\(head.version.major).\(head.version.minor)"
-        headers.add(name: "Via", value: (via.map { $0 + ", " } ?? "") + version + " " + gatewayName)
+        headers.add(name: "Via", value: (via.map { $0 + ", " } ?? "") + Self.viaEntry(head.version, gatewayName))
         headers.add(name: "X-Forwarded-For", value: (forwardedFor.map { $0 + ", " } ?? "") + downstream.clientIP)
         headers.add(name: "X-Forwarded-Proto", value: forwardedProto ?? downstream.scheme)
         let originalHost = head.headers.first(name: "host") ?? host
@@ -128,29 +110,31 @@ public enum HeaderRewriter {
         _ head: HTTPResponseHead, requestID: String, gatewayName: String, proxyStatus: String?, keepAlive: Bool,
         clientVersion: HTTPVersion
     ) -> HTTPResponseHead {
-        let named = Self.connectionTokens(head.headers)
+        let named = head.headers.contains(name: "connection") ? Self.connectionTokens(head.headers) : []
         var headers = HTTPHeaders()
         headers.reserveCapacity(head.headers.count + 4)
         var via: String? = nil
         var hasRequestID = false
         for (name, value) in head.headers {
-            let lower = name.lowercased()
-            if lower == "via" {
+            switch KnownHeader(name) {
+            case .via:
                 via = via.map { $0 + ", " + value } ?? value
                 continue
-            }
-            if lower == "content-length" {
+            case .contentLength, .proxyStatus:
+                // An upstream proxy's own Proxy-Status entries stay: ours is appended after them, as
+                // RFC 9209 §2 orders the list from the origin outwards.
                 headers.add(name: name, value: value)
                 continue
+            case .hopByHop, .transferEncoding:
+                continue
+            case .requestID:
+                hasRequestID = true
+            case .host, .expect, .forwardedFor, .forwarded, .forwardedProto, .forwardedHost, .other:
+                if !named.isEmpty, named.contains(where: { RequestFraming.equalsLower(name, $0) }) { continue }
             }
-            // An upstream proxy's own Proxy-Status entries stay: ours is appended after them, as
-            // RFC 9209 §2 orders the list from the origin outwards.
-            if lower != "proxy-status" && (Self.isHopByHop(lower: lower) || named.contains(lower)) { continue }
-            if lower == "x-request-id" { hasRequestID = true }
             headers.add(name: name, value: value)
         }
-        let version = "\(head.version.major).\(head.version.minor)"
-        headers.add(name: "Via", value: (via.map { $0 + ", " } ?? "") + version + " " + gatewayName)
+        headers.add(name: "Via", value: (via.map { $0 + ", " } ?? "") + Self.viaEntry(head.version, gatewayName))
         if !hasRequestID { headers.add(name: "X-Request-Id", value: requestID) }
         if let proxyStatus { headers.add(name: "Proxy-Status", value: proxyStatus) }
         if !keepAlive {
@@ -161,9 +145,69 @@ public enum HeaderRewriter {
         return HTTPResponseHead(version: clientVersion, status: head.status, headers: headers)
     }
 
+    /// `1.1 gatehouse`: the received protocol (RFC 9110 §7.6.3) and this gateway's name.
+    static func viaEntry(_ version: HTTPVersion, _ gatewayName: String) -> String {
+        if version.major == 1 { return (version.minor == 0 ? "1.0 " : "1.1 ") + gatewayName }
+        return "\(version.major).\(version.minor) " + gatewayName
+    }
+
     /// A `Forwarded` parameter value: a token as is, anything else quoted (RFC 7239 §4).
     static func forwardedValue(_ value: String) -> String {
         if RequestFraming.isToken(value) { return value }
         return ProxyStatusHeader.quoted(value)
+    }
+}
+
+/// The header names the rewriter treats specially, recognised by length and a case-insensitive
+/// byte comparison: no lower-cased copy of every name per request.
+enum KnownHeader {
+    case host, contentLength, transferEncoding, expect, requestID
+    case forwardedFor, forwarded, forwardedProto, forwardedHost, via
+    /// Connection, Keep-Alive, TE, Trailer, Upgrade, and every `Proxy-*` except Proxy-Status.
+    case hopByHop
+    case proxyStatus
+    case other
+
+    init(_ name: String) {
+        let utf8 = name.utf8
+        switch utf8.count {
+        case 2: self = RequestFraming.equalsLower(name, "te") ? .hopByHop : .other
+        case 3: self = RequestFraming.equalsLower(name, "via") ? .via : .other
+        case 4: self = RequestFraming.equalsLower(name, "host") ? .host : .other
+        case 6: self = RequestFraming.equalsLower(name, "expect") ? .expect : Self.proxyPrefixed(name)
+        case 7:
+            self = RequestFraming.equalsLower(name, "trailer") || RequestFraming.equalsLower(name, "upgrade")
+                ? .hopByHop : Self.proxyPrefixed(name)
+        case 9: self = RequestFraming.equalsLower(name, "forwarded") ? .forwarded : Self.proxyPrefixed(name)
+        case 10:
+            self = RequestFraming.equalsLower(name, "connection") || RequestFraming.equalsLower(name, "keep-alive")
+                ? .hopByHop : Self.proxyPrefixed(name)
+        case 12:
+            if RequestFraming.equalsLower(name, "x-request-id") {
+                self = .requestID
+            } else if RequestFraming.equalsLower(name, "proxy-status") {
+                self = .proxyStatus
+            } else {
+                self = Self.proxyPrefixed(name)
+            }
+        case 14: self = RequestFraming.equalsLower(name, "content-length") ? .contentLength : Self.proxyPrefixed(name)
+        case 15: self = RequestFraming.equalsLower(name, "x-forwarded-for") ? .forwardedFor : Self.proxyPrefixed(name)
+        case 16: self = RequestFraming.equalsLower(name, "x-forwarded-host") ? .forwardedHost : Self.proxyPrefixed(name)
+        case 17:
+            if RequestFraming.equalsLower(name, "x-forwarded-proto") {
+                self = .forwardedProto
+            } else if RequestFraming.equalsLower(name, "transfer-encoding") {
+                self = .transferEncoding
+            } else {
+                self = Self.proxyPrefixed(name)
+            }
+        default: self = Self.proxyPrefixed(name)
+        }
+    }
+
+    private static func proxyPrefixed(_ name: String) -> KnownHeader {
+        let utf8 = name.utf8
+        guard utf8.count > 6 else { return .other }
+        return RequestFraming.equalsLower(Substring(name).prefix(6), "proxy-") ? .hopByHop : .other
     }
 }

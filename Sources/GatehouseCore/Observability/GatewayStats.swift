@@ -34,32 +34,47 @@ public final class GatewayStats: Sendable {
         public var details: String?
     }
 
-    private let state = Mutex(Snapshot())
+    /// The counters, with servers indexed by cluster and server position (no string hashing per request).
+    private struct State {
+        var snapshot = Snapshot()
+        var servers: [[Server]]
+        var names: [[String]]
+    }
+
+    private let state: Mutex<State>
     private static let recentLimit = 50
 
-    public init() {}
+    /// - Parameter servers: each cluster's server names (`host:port`), in configuration order.
+    public init(servers: [[String]] = []) {
+        self.state = Mutex(State(servers: servers.map { $0.map { _ in Server() } }, names: servers))
+    }
 
     /// Counts a finished request.
-    public func record(_ record: RequestRecord, openedConnection: Bool) {
+    ///
+    /// - Parameters:
+    ///   - cluster: the cluster's index, -1 when none was chosen.
+    ///   - server: the server's index in the cluster, -1 when none was chosen.
+    public func record(_ record: RequestRecord, cluster: Int, server: Int, openedConnection: Bool) {
         self.state.withLock { state in
-            state.requests += 1
+            state.snapshot.requests += 1
             let statusClass = record.status / 100
-            if statusClass >= 1 && statusClass <= 5 { state.statusClasses[statusClass] += 1 }
-            if openedConnection { state.upstreamConnectionsOpened += 1 }
-            if let upstream = record.upstream {
-                state.upstreamRequests += 1
-                state.servers[upstream, default: Server()].requests += 1
+            if statusClass >= 1 && statusClass <= 5 { state.snapshot.statusClasses[statusClass] += 1 }
+            if openedConnection { state.snapshot.upstreamConnectionsOpened += 1 }
+            let hasServer = cluster >= 0 && cluster < state.servers.count && server >= 0 && server < state.servers[cluster].count
+            if hasServer {
+                state.snapshot.upstreamRequests += 1
+                state.servers[cluster][server].requests += 1
             }
             guard let failure = record.failure else { return }
-            state.errorsByType[failure.type, default: 0] += 1
+            state.snapshot.errorsByType[failure.type, default: 0] += 1
             let time = RequestRecord.iso8601(seconds: record.startSeconds, nanoseconds: record.startNanoseconds)
-            if let upstream = record.upstream {
-                state.servers[upstream, default: Server()].failures += 1
-                state.servers[upstream, default: Server()].lastError = failure.type
-                state.servers[upstream, default: Server()].lastErrorTime = time
+            if hasServer {
+                state.servers[cluster][server].failures += 1
+                state.servers[cluster][server].lastError = failure.type
+                state.servers[cluster][server].lastErrorTime = time
             }
-            if state.recentErrors.count >= Self.recentLimit { state.recentErrors.removeFirst() }
-            state.recentErrors.append(
+            if state.snapshot.recentErrors.count >= Self.recentLimit { state.snapshot.recentErrors.removeFirst() }
+            state.snapshot.recentErrors.append(
                 RecentError(
                     time: time, requestID: record.requestID, type: failure.type, upstream: record.upstream,
                     route: record.route, details: failure.details))
@@ -68,6 +83,12 @@ public final class GatewayStats: Sendable {
 
     /// The current counters.
     public func snapshot() -> Snapshot {
-        self.state.withLock { $0 }
+        self.state.withLock { state in
+            var snapshot = state.snapshot
+            for (cluster, names) in state.names.enumerated() {
+                for (index, name) in names.enumerated() { snapshot.servers[name] = state.servers[cluster][index] }
+            }
+            return snapshot
+        }
     }
 }

@@ -49,20 +49,22 @@ final class LoopState {
         return self.nextConnectionID
     }
 
-    /// A 128-bit random request id as 32 hex digits: from a per-loop PRNG seeded once, because the
-    /// system generator costs a syscall per call.
+    /// A random request id of 15 URL-safe characters (90 bits): short enough to be a Swift small
+    /// string (no allocation), from a per-loop PRNG seeded once, because the system generator costs
+    /// a syscall per call.
     func makeRequestID() -> String {
         let high = self.random.next()
         let low = self.random.next()
-        var bytes = [UInt8](repeating: 0, count: 32)
-        let digits: StaticString = "0123456789abcdef"
-        digits.withUTF8Buffer { hex in
-            for index in 0..<16 {
-                bytes[index] = hex[Int((high >> UInt64(60 - index * 4)) & 0xf)]
-                bytes[16 + index] = hex[Int((low >> UInt64(60 - index * 4)) & 0xf)]
+        let alphabet: StaticString = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_"
+        return alphabet.withUTF8Buffer { symbols in
+            String(unsafeUninitializedCapacity: 15) { bytes in
+                for index in 0..<15 {
+                    let bits = index < 10 ? high >> UInt64(index * 6) : low >> UInt64((index - 10) * 6)
+                    bytes[index] = symbols[Int(bits & 63)]
+                }
+                return 15
             }
         }
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Closes every idle upstream connection of this loop.

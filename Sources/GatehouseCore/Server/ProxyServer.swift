@@ -9,7 +9,7 @@ import NIOPosix
 /// ``DownstreamHandler`` per connection, with per-loop upstream pools.
 public final class ProxyServer: Sendable {
     public let snapshot: ProxySnapshot
-    public let stats = GatewayStats()
+    public let stats: GatewayStats
     private let group: any EventLoopGroup
     private let logger: Logger
     private let accessLog: AccessLogSink
@@ -24,6 +24,7 @@ public final class ProxyServer: Sendable {
     ///   - accessLog: where access-log lines go.
     public init(configuration: GatehouseConfiguration, group: any EventLoopGroup, logger: Logger, accessLog: AccessLogSink) {
         self.snapshot = ProxySnapshot(configuration: configuration)
+        self.stats = GatewayStats(servers: self.snapshot.clusters.map { $0.targets.map(\.display) })
         self.group = group
         self.logger = logger
         self.accessLog = accessLog

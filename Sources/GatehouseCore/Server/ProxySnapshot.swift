@@ -7,7 +7,10 @@ import Glibc
 
 /// Everything the data path reads from one configuration, compiled once: immutable and `Sendable`,
 /// read once per connection. A reload will build a new one; exchanges finish on the one they started with.
-public struct ProxySnapshot: Sendable {
+///
+/// A class, so the data path pays one reference count to reach it, not one per array inside; the
+/// values read per request are hoisted out of the configuration into plain fields.
+public final class ProxySnapshot: Sendable {
     /// One server of a cluster, ready to connect to.
     public struct Target: Sendable {
         /// `host:port` as configured: the next hop in logs and `Proxy-Status`.
@@ -29,9 +32,18 @@ public struct ProxySnapshot: Sendable {
     public let configuration: GatehouseConfiguration
     public let routes: RouteTable
     public let clusters: [ClusterRuntime]
+    /// `configuration.gatewayName`.
+    public let gatewayName: String
+    /// `configuration.exposeDetails`.
+    public let exposeDetails: Bool
+    /// `configuration.requestLimits.maxBodyBytes` (0 = unlimited).
+    public let maxBodyBytes: Int64
 
     public init(configuration: GatehouseConfiguration) {
         self.configuration = configuration
+        self.gatewayName = configuration.gatewayName
+        self.exposeDetails = configuration.exposeDetails
+        self.maxBodyBytes = configuration.requestLimits.maxBodyBytes
         self.routes = RouteTable(routes: configuration.routes, clusters: configuration.clusters)
         self.clusters = configuration.clusters.map { cluster in
             let targets = cluster.servers.map { server in
