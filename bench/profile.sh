@@ -19,7 +19,7 @@ clusters:
     timeouts: {idle: 300s}
 routes: [{match: {path_prefix: /}, cluster: origin}]
 YAML
-taskset -c 1 "$repo/.build/release/gatehouse" run -c "$work/gh.yaml" --threads 1 --log-level error >/dev/null &
+taskset -c 1 "${GATEHOUSE_BIN:-$repo/.build/release/gatehouse}" run -c "$work/gh.yaml" --threads 1 --log-level error >/dev/null &
 gh=$!
 trap 'kill $gh 2>/dev/null; nginx -p "$work" -c "$work/origin.conf" -s stop 2>/dev/null || true' EXIT
 for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:18021$path" && break; sleep 0.1; done

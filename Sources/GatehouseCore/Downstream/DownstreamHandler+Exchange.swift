@@ -11,8 +11,6 @@ extension DownstreamHandler {
     func startExchange(_ head: HTTPRequestHead) {
         let exchange = self.makeExchange(head)
         self.exchange = exchange
-        self.keepAliveTask?.cancel()
-        self.keepAliveTask = nil
 
         let framing: BodyFraming
         do {
@@ -71,9 +69,6 @@ extension DownstreamHandler {
             self.context?.writeAndFlush(
                 self.wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
         }
-        // A bodiless request is sent at once and arms its timer then (one timer per exchange);
-        // one with a body needs the idle and request limits while it uploads.
-        if framing != .none { self.armTimer(exchange) }
         let pool = self.loop.pools[entry.clusterIndex][targetIndex]
         if let connection = pool.lease() {
             self.attach(connection, to: exchange, reused: true)
@@ -89,9 +84,10 @@ extension DownstreamHandler {
         guard let context = self.context else { return }
         exchange.phase = .connect
         let id = self.loop.makeConnectionID()
-        var limits = NIOHTTPDecoderLimitConfiguration()
-        limits.maxHeaderListSize = runtime.cluster.limits.maxResponseHeaderBytes
-        limits.maxHeaderFieldSize = runtime.cluster.limits.maxResponseHeaderBytes
+        var decoderLimits = NIOHTTPDecoderLimitConfiguration()
+        decoderLimits.maxHeaderListSize = runtime.cluster.limits.maxResponseHeaderBytes
+        decoderLimits.maxHeaderFieldSize = runtime.cluster.limits.maxResponseHeaderBytes
+        let limits = decoderLimits
         let bootstrap = ClientBootstrap(group: context.eventLoop)
             .connectTimeout(TimeAmount(runtime.cluster.timeouts.connect))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -180,8 +176,6 @@ extension DownstreamHandler {
     /// downstream connection so the client sees an incomplete response rather than a wrong one.
     func fail(_ exchange: Exchange, _ failure: ProxyFailure, status: Int? = nil) {
         guard self.exchange === exchange else { return }
-        exchange.timer?.cancel()
-        exchange.timer = nil
         self.detachUpstream(exchange, isReusable: false)
         exchange.record.failure = failure
         exchange.responseEnded = true
@@ -198,7 +192,6 @@ extension DownstreamHandler {
             exchange.discardingBody = true
             exchange.requestDeadline = .now() + .seconds(10)
             exchange.headerDeadline = nil
-            self.armTimer(exchange)
         }
         self.writeErrorResponse(exchange, failure, status: status ?? failure.statusCode)
         self.finishIfDone(exchange)
@@ -238,26 +231,26 @@ extension DownstreamHandler {
 
     // MARK: - Deadlines
 
-    /// Arms the exchange's single timer for its earliest deadline, if that is earlier than the armed one.
-    func armTimer(_ exchange: Exchange) {
-        guard let context = self.context else { return }
-        let deadline = exchange.nextDeadline
-        if let armed = exchange.timerDeadline, exchange.timer != nil, armed <= deadline { return }
-        exchange.timer?.cancel()
-        exchange.timerDeadline = deadline
-        exchange.timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
-            exchange.timer = nil
-            exchange.timerDeadline = nil
-            guard self.exchange === exchange else { return }
-            if exchange.responseEnded {
-                // Still discarding the body of an answered request: give up on the connection.
+    /// The loop's sweep: fail the exchange whose limit ran out, give up on a body still being
+    /// discarded, or close a keep-alive connection idle too long.
+    func checkDeadlines(now: NIODeadline) {
+        guard let exchange = self.exchange else {
+            if !self.isClosed, self.queued.isEmpty, now >= self.idleSince + Self.keepAliveTimeout {
+                self.isClosed = true
+                self.context?.close(promise: nil)
+            }
+            return
+        }
+        if exchange.responseEnded {
+            // Still discarding the body of an answered request.
+            if now >= exchange.requestDeadline {
                 exchange.closeConnection = true
                 self.finish(exchange)
-            } else if let timeout = exchange.expiredTimeout(now: .now()) {
-                self.fail(exchange, ProxyFailure.classify(timeout, phase: exchange.phase, nextHop: exchange.record.upstream))
-            } else {
-                self.armTimer(exchange)
             }
+        } else if let timeout = exchange.expiredTimeout(now: now) {
+            // The connect phase has its own limit (the bootstrap's); the request limit still applies.
+            if exchange.phase == .connect && timeout != .request { return }
+            self.fail(exchange, ProxyFailure.classify(timeout, phase: exchange.phase, nextHop: exchange.record.upstream))
         }
     }
 

@@ -22,7 +22,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
     let loop: LoopState
     var context: ChannelHandlerContext?
     var exchange: Exchange?
-    private var queued = CircularBuffer<HTTPServerRequestPart>()
+    var queued = CircularBuffer<HTTPServerRequestPart>()
     private var pendingRead = false
     private var isDraining = false
     var wroteUpstream = false
@@ -30,8 +30,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
     var clientAddress = "-"
     var clientIP = "-"
     var isTrustedPeer = false
-    private var idleSince = NIODeadline.now()
-    var keepAliveTask: Scheduled<Void>?
+    var idleSince = NIODeadline.now()
 
     init(loop: LoopState) {
         self.loop = loop
@@ -45,10 +44,12 @@ final class DownstreamHandler: ChannelDuplexHandler {
         self.clientIP = peer?.ipAddress ?? "-"
         self.clientAddress = peer.map { "\($0.ipAddress ?? "-"):\($0.port ?? 0)" } ?? "-"
         self.isTrustedPeer = self.snapshot.isTrusted(peer)
-        self.becameIdle()
+        self.idleSince = .now()
+        self.loop.sweeper.register(self)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        self.loop.sweeper.unregister(self)
         self.context = nil
     }
 
@@ -76,8 +77,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         self.isClosed = true
-        self.keepAliveTask?.cancel()
-        self.keepAliveTask = nil
+        self.loop.sweeper.unregister(self)
         self.queued.removeAll()
         if let exchange = self.exchange {
             // The client went away first: nginx's 499. The upstream connection is mid-exchange, so it
@@ -204,7 +204,6 @@ final class DownstreamHandler: ChannelDuplexHandler {
         guard !exchange.responseHeadSent, exchange.upstreamHead != nil else { return }
         exchange.phase = .awaitResponseHead
         exchange.headerDeadline = .now() + TimeAmount(exchange.timeouts.responseHeader)
-        self.armTimer(exchange)
     }
 
     func makeExchange(_ head: HTTPRequestHead) -> Exchange {
@@ -236,8 +235,6 @@ final class DownstreamHandler: ChannelDuplexHandler {
     /// The exchange is over: log it, then continue with queued requests or close.
     func finish(_ exchange: Exchange) {
         guard self.exchange === exchange else { return }
-        exchange.timer?.cancel()
-        exchange.timer = nil
         self.exchange = nil
         self.log(exchange)
         if self.isClosed { return }
@@ -255,7 +252,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
             }
             return
         }
-        self.becameIdle()
+        self.idleSince = .now()
         self.drainQueue()
         self.resumeReadingIfPossible()
     }
@@ -272,29 +269,6 @@ final class DownstreamHandler: ChannelDuplexHandler {
             } else {
                 self.queued.removeFirst()
                 self.newPartReceived(part)
-            }
-        }
-    }
-
-    private func becameIdle() {
-        self.idleSince = .now()
-        guard self.keepAliveTask == nil else { return }
-        self.scheduleKeepAliveCheck(at: self.idleSince + Self.keepAliveTimeout)
-    }
-
-    /// One lazily re-armed timer closes connections idle longer than the keep-alive timeout, rather
-    /// than a timer per request.
-    private func scheduleKeepAliveCheck(at deadline: NIODeadline) {
-        guard let context = self.context else { return }
-        self.keepAliveTask = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
-            self.keepAliveTask = nil
-            guard self.exchange == nil, !self.isClosed else { return }
-            let expiry = self.idleSince + Self.keepAliveTimeout
-            if NIODeadline.now() >= expiry, self.queued.isEmpty {
-                self.isClosed = true
-                self.context?.close(promise: nil)
-            } else {
-                self.scheduleKeepAliveCheck(at: expiry)
             }
         }
     }

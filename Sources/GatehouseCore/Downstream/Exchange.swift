@@ -15,7 +15,9 @@ final class Exchange {
     var cluster = -1
     var target = -1
     var upstreamHead: HTTPRequestHead?
-    var timeouts = Cluster.Timeouts()
+    var timeouts = Cluster.Timeouts() {
+        didSet { self.idleTimeout = TimeAmount(self.timeouts.idle) }
+    }
 
     // The upstream connection, once leased or connected.
     var upstream: UpstreamHandler?
@@ -41,12 +43,10 @@ final class Exchange {
     /// The response was cut short by a failure after its head: close at once, nothing to wait for.
     var responseEndedByFailure = false
 
-    // Deadlines (one timer armed for the earliest).
+    // Deadlines, checked by the loop's ``DeadlineSweeper``.
     var requestDeadline: NIODeadline
     var headerDeadline: NIODeadline?
     var lastActivity: NIODeadline
-    var timer: Scheduled<Void>?
-    var timerDeadline: NIODeadline?
 
     init(head: HTTPRequestHead, now: NIODeadline) {
         self.requestHead = head
@@ -54,22 +54,17 @@ final class Exchange {
         self.lastActivity = now
         self.requestDeadline = now + .seconds(300)
         self.clientKeepAlive = head.isKeepAlive
+        self.idleTimeout = TimeAmount(self.timeouts.idle)
     }
 
-    /// The earliest deadline that applies now.
-    var nextDeadline: NIODeadline {
-        var deadline = self.requestDeadline
-        if let header = self.headerDeadline, header < deadline { deadline = header }
-        let idle = self.lastActivity + TimeAmount(self.timeouts.idle)
-        if idle < deadline { deadline = idle }
-        return deadline
-    }
+    /// `timeouts.idle` at the NIO boundary, converted once.
+    var idleTimeout: TimeAmount
 
     /// Which limit ran out at `now`, if any.
     func expiredTimeout(now: NIODeadline) -> ExchangeTimeout? {
         if now >= self.requestDeadline { return .request }
         if let header = self.headerDeadline, now >= header { return .responseHeader }
-        if now >= self.lastActivity + TimeAmount(self.timeouts.idle) { return .idle }
+        if now >= self.lastActivity + self.idleTimeout { return .idle }
         return nil
     }
 

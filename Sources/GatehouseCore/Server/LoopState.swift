@@ -10,6 +10,7 @@ final class LoopState {
     let stats: GatewayStats
     let logger: Logger
     let accessLog: AccessLogBuffer
+    let sweeper: DeadlineSweeper
     /// `pools[cluster][target]`.
     private(set) var pools: [[UpstreamConnectionPool]]
     private var roundRobin: [Int]
@@ -22,6 +23,7 @@ final class LoopState {
         self.stats = stats
         self.logger = logger
         self.accessLog = AccessLogBuffer(sink: accessLog, eventLoop: eventLoop)
+        self.sweeper = DeadlineSweeper(eventLoop: eventLoop)
         self.pools = snapshot.clusters.map { runtime in
             runtime.targets.map { _ in
                 UpstreamConnectionPool(
