@@ -15,6 +15,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
@@ -50,10 +51,22 @@ let package = Package(
             swiftSettings: swiftSettings),
         // `gatehouse explain`: reads nginx, HAProxy and Gatehouse logs. Pure log reading.
         .target(name: "GatehouseExplain", dependencies: ["GatehouseErrors"], swiftSettings: swiftSettings),
+        // `gatehouse doctor`: diagnoses a URL or upstream hop by hop (DNS, TCP, TLS, HTTP, limits, local resources).
+        .target(
+            name: "GatehouseDoctor",
+            dependencies: [
+                "GatehouseErrors", "GatehouseConfig", "GatehouseCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: swiftSettings),
         .executableTarget(
             name: "GatehouseCLI",
             dependencies: [
-                "GatehouseCore", "GatehouseConfig", "GatehouseOrigins", "GatehouseExplain",
+                "GatehouseCore", "GatehouseConfig", "GatehouseOrigins", "GatehouseExplain", "GatehouseDoctor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -73,5 +86,14 @@ let package = Package(
         .testTarget(
             name: "GatehouseExplainTests", dependencies: ["GatehouseExplain"],
             resources: [], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "GatehouseDoctorTests",
+            dependencies: [
+                "GatehouseDoctor", "GatehouseConfig", "GatehouseErrors", "GatehouseOrigins",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: swiftSettings),
     ]
 )

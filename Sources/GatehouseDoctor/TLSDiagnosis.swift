@@ -1,0 +1,265 @@
+import GatehouseErrors
+
+/// A certificate as the report shows it, taken out of NIOSSL's object on the event loop.
+public struct CertificateInfo: Sendable, Hashable {
+    /// `CN=shop.example.com, O=Shop`.
+    public var subject: String
+    public var issuer: String
+    /// Validity, in seconds since the UNIX epoch.
+    public var notBefore: Int
+    public var notAfter: Int
+    /// subjectAltName DNS names and IP addresses.
+    public var dnsNames: [String]
+    public var ipAddresses: [String]
+
+    public init(subject: String, issuer: String, notBefore: Int, notAfter: Int, dnsNames: [String] = [], ipAddresses: [String] = []) {
+        self.subject = subject
+        self.issuer = issuer
+        self.notBefore = notBefore
+        self.notAfter = notAfter
+        self.dnsNames = dnsNames
+        self.ipAddresses = ipAddresses
+    }
+
+    /// Issued by itself (the subject is the issuer): self-signed, unless it is a trusted root.
+    public var selfIssued: Bool { self.subject == self.issuer }
+
+    /// `DNS:a.example, IP:127.0.0.1`, or the subject when there is no subjectAltName.
+    public var names: String {
+        let names = self.dnsNames.map { "DNS:\($0)" } + self.ipAddresses.map { "IP:\($0)" }
+        return names.isEmpty ? self.subject : names.joined(separator: ", ")
+    }
+}
+
+/// How a TLS handshake failed.
+public enum TLSFailureKind: Sendable, Hashable {
+    /// BoringSSL could not verify the chain (CERTIFICATE_VERIFY_FAILED): expired, untrusted, self-signed…
+    case certificateVerifyFailed
+    /// The chain is trusted but not for this name.
+    case hostnameMismatch
+    /// The upstream sent this alert (`handshake_failure`, `certificate_required`…).
+    case alert(String)
+    /// Anything else in the protocol (`WRONG_VERSION_NUMBER`: not TLS on that port).
+    case protocolError(String)
+    /// No handshake within the time limit.
+    case timedOut(Duration)
+    /// The upstream closed or reset the connection during the handshake.
+    case closed(String)
+}
+
+/// What the TLS hop showed: the real handshake (verification on, as a gateway does it) and the chain the
+/// upstream presented (from a second, inspecting handshake that accepts any chain).
+public struct TLSObservation: Sendable, Hashable {
+    /// The name checked against the certificate (the host, or the IP for an IP target).
+    public var host: String
+    public var handshake: Duration?
+    /// `TLSv1.3`.
+    public var version: String?
+    public var failure: TLSFailureKind?
+    /// The underlying error, for the details.
+    public var failureDetail: String?
+    /// Presented chain, leaf first; empty when it could not be obtained.
+    public var chain: [CertificateInfo]
+    /// Now, in seconds since the UNIX epoch.
+    public var now: Int
+    /// A CA file was given (`--ca-file`), for the wording of fixes.
+    public var caFile: String?
+    /// Whether the presented certificate is valid for `host` (from the inspecting handshake), if known.
+    public var nameMatches: Bool?
+
+    public init(
+        host: String, handshake: Duration? = nil, version: String? = nil, failure: TLSFailureKind? = nil,
+        failureDetail: String? = nil, chain: [CertificateInfo] = [], now: Int, caFile: String? = nil
+    ) {
+        self.host = host
+        self.handshake = handshake
+        self.version = version
+        self.failure = failure
+        self.failureDetail = failureDetail
+        self.chain = chain
+        self.now = now
+        self.caFile = caFile
+    }
+}
+
+/// Judges the TLS hop: which RFC 9209 type and which reason. Pure.
+public enum TLSDiagnosis {
+    /// A certificate expiring within this many days is a warning.
+    public static let expiryWarningDays = 14
+
+    /// The `tls` step.
+    public static func step(_ observed: TLSObservation) -> StepResult {
+        guard let failure = observed.failure else { return Self.healthy(observed) }
+        let cause: String
+        let error: ProxyStatusError
+        var fix: String?
+        switch failure {
+        case .certificateVerifyFailed:
+            error = .tlsCertificateError
+            let problem = Self.verificationProblem(observed)
+            fix = problem.fix
+            cause =
+                observed.nameMatches == false
+                ? problem.cause + "; it is not valid for \(observed.host) either" : problem.cause
+        case .hostnameMismatch:
+            error = .tlsCertificateError
+            let names = observed.chain.first.map { " (it is for \($0.names))" } ?? ""
+            cause = "certificate name mismatch: the certificate is not valid for \(observed.host)\(names)"
+            fix = "Use a certificate whose subjectAltName includes \(observed.host), or connect with a name the certificate has."
+        case .alert(let name):
+            error = .tlsAlertReceived
+            let id = Self.alertIDs[name].map { " (\($0))" } ?? ""
+            cause = "the upstream sent TLS alert \(name)\(id) during the handshake"
+            fix = Self.alertFix(name)
+        case .protocolError(let reason):
+            error = .tlsProtocolError
+            if reason == "WRONG_VERSION_NUMBER" || reason == "PACKET_LENGTH_TOO_LONG" || reason == "HTTP_REQUEST" {
+                cause = "the upstream does not speak TLS on this port: its answer is not a TLS record (\(reason); plain HTTP?)"
+                fix = "Use http:// for this upstream, or the port where it serves TLS."
+            } else {
+                cause = "the TLS handshake failed: \(reason)"
+            }
+        case .timedOut(let limit):
+            error = .connectionTimeout
+            cause = "no TLS handshake within \(Format.limit(limit)): the upstream accepted the connection but did not answer the ClientHello"
+            fix = "Check that the upstream serves TLS on this port and is not overloaded."
+        case .closed(let how):
+            error = .tlsProtocolError
+            cause = "the upstream \(how) during the TLS handshake (no TLS on this port, or it rejected the ClientHello)"
+        }
+        // NIOSSL's own words help only where the report has no better ones.
+        var detail = cause
+        switch failure {
+        case .protocolError, .closed: detail += observed.failureDetail.map { " [\($0)]" } ?? ""
+        default: break
+        }
+        return StepResult(.failed, detail, finding: Finding(error: error, cause: cause, fix: fix))
+    }
+
+    private static func healthy(_ observed: TLSObservation) -> StepResult {
+        var parts: [String] = []
+        if let version = observed.version { parts.append(version) }
+        guard let leaf = observed.chain.first else {
+            parts.append("certificate verified for \(observed.host)")
+            return StepResult(.ok, parts.joined(separator: " · "))
+        }
+        parts.append("\(leaf.subject) issued by \(leaf.issuer)")
+        let days = Self.days(from: observed.now, to: leaf.notAfter)
+        parts.append("valid until \(Format.date(leaf.notAfter)) (\(days) day\(days == 1 ? "" : "s") left)")
+        parts.append("name matches \(observed.host)")
+        if observed.chain.count > 1 {
+            parts.append("chain: " + observed.chain.dropFirst().map(\.subject).joined(separator: " → "))
+        }
+        let detail = parts.joined(separator: " · ")
+        if days < Self.expiryWarningDays {
+            let cause = "the upstream's certificate expires in \(days) day\(days == 1 ? "" : "s") (\(Format.date(leaf.notAfter))): then every request fails with 502 tls_certificate_error"
+            return StepResult(
+                .warning, detail + " — " + cause,
+                finding: Finding(error: nil, cause: cause, fix: "Renew the upstream's certificate now (and check that its automatic renewal runs)."))
+        }
+        return StepResult(.ok, detail)
+    }
+
+    /// Why verification failed, from the presented chain: expired, not yet valid, self-signed, unknown CA.
+    static func verificationProblem(_ observed: TLSObservation) -> (cause: String, fix: String) {
+        let trust =
+            observed.caFile == nil
+            ? "pass the CA with --ca-file (and make the gateway trust it)" : "check that \(observed.caFile ?? "") holds the CA that signed it"
+        guard let leaf = observed.chain.first else {
+            return ("certificate verification failed (the chain could not be read)", "Check the upstream's certificate chain: openssl s_client -showcerts.")
+        }
+        if leaf.notAfter < observed.now {
+            let days = Self.days(from: leaf.notAfter, to: observed.now)
+            return (
+                "certificate expired: \(leaf.subject) expired on \(Format.date(leaf.notAfter)), \(days) day\(days == 1 ? "" : "s") ago",
+                "Renew the upstream's certificate and reload the upstream."
+            )
+        }
+        if leaf.notBefore > observed.now {
+            return (
+                "certificate not yet valid: \(leaf.subject) is valid from \(Format.date(leaf.notBefore))",
+                "Check the clocks of this host and the upstream (NTP), or the certificate's dates."
+            )
+        }
+        if let expired = observed.chain.dropFirst().first(where: { $0.notAfter < observed.now }) {
+            return (
+                "certificate chain expired: \(expired.subject) expired on \(Format.date(expired.notAfter))",
+                "Have the upstream send a current intermediate certificate."
+            )
+        }
+        if leaf.selfIssued, observed.chain.count == 1 {
+            return (
+                "self-signed certificate: \(leaf.subject) signed itself, and no trusted CA vouches for it",
+                "Use a certificate from a CA the gateway trusts, or trust this one explicitly: \(trust)."
+            )
+        }
+        let top = observed.chain.last ?? leaf
+        return (
+            "certificate signed by an unknown CA: \(top.issuer) (issuer of \(top.subject)) is not a trusted CA",
+            "Trust that CA: \(trust); or have the upstream send its intermediate certificates."
+        )
+    }
+
+    /// The reason code of a BoringSSL error stack as NIOSSL describes it
+    /// (`… error:1000007d:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED at …`).
+    public static func classify(errorText: String) -> TLSFailureKind {
+        let reasons = errorText.split(separator: ":").map { $0.split(separator: " ").first.map(String.init) ?? "" }
+            .filter { !$0.isEmpty && $0 == $0.uppercased() && $0.contains("_") }
+        if reasons.contains("CERTIFICATE_VERIFY_FAILED") { return .certificateVerifyFailed }
+        for reason in reasons {
+            for prefix in ["SSLV3_ALERT_", "TLSV1_ALERT_", "TLSV13_ALERT_"] where reason.hasPrefix(prefix) {
+                return .alert(reason.dropFirst(prefix.count).lowercased())
+            }
+        }
+        return .protocolError(reasons.first ?? errorText)
+    }
+
+    /// TLS alert numbers (RFC 8446 §6, RFC 5246 §7.2), for `alert-id`.
+    static let alertIDs: [String: Int] = [
+        "close_notify": 0, "unexpected_message": 10, "bad_record_mac": 20, "record_overflow": 22,
+        "handshake_failure": 40, "bad_certificate": 42, "unsupported_certificate": 43, "certificate_revoked": 44,
+        "certificate_expired": 45, "certificate_unknown": 46, "illegal_parameter": 47, "unknown_ca": 48,
+        "access_denied": 49, "decode_error": 50, "decrypt_error": 51, "protocol_version": 70,
+        "insufficient_security": 71, "internal_error": 80, "inappropriate_fallback": 86, "user_canceled": 90,
+        "missing_extension": 109, "unsupported_extension": 110, "unrecognized_name": 112,
+        "bad_certificate_status_response": 113, "unknown_psk_identity": 115, "certificate_required": 116,
+        "no_application_protocol": 120,
+    ]
+
+    private static func alertFix(_ name: String) -> String {
+        switch name {
+        case "certificate_required", "bad_certificate", "certificate_unknown", "unknown_ca":
+            return "The upstream wants a client certificate it trusts (mutual TLS): configure one for the gateway, or turn client verification off upstream."
+        case "handshake_failure", "protocol_version", "insufficient_security":
+            return "No TLS version or cipher in common: check the upstream's TLS settings (TLS 1.2 or 1.3 with modern ciphers)."
+        case "unrecognized_name":
+            return "The upstream does not know the SNI name sent: connect with the name it serves."
+        default:
+            return ProxyStatusError.tlsAlertReceived.fixHint
+        }
+    }
+
+    /// Whole days from one instant to another (rounded down).
+    static func days(from start: Int, to end: Int) -> Int {
+        let seconds = end - start
+        return seconds >= 0 ? seconds / 86_400 : -((-seconds + 86_399) / 86_400)
+    }
+}
+
+extension Format {
+    /// `2026-11-21` (UTC) from seconds since the epoch: Howard Hinnant's civil-from-days, Foundation-free.
+    static func date(_ epochSeconds: Int) -> String {
+        let days = epochSeconds >= 0 ? epochSeconds / 86_400 : -((-epochSeconds + 86_399) / 86_400)
+        let shifted = days + 719_468
+        let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
+        let dayOfEra = shifted - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        func two(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(year)-\(two(month))-\(two(day))"
+    }
+}

@@ -1,0 +1,85 @@
+import NIOCore
+import NIOPosix
+import NIOSSL
+import Synchronization
+
+/// A TLS server on 127.0.0.1 with a given certificate, answering every request with
+/// `200 ok` and `Connection: close`. ``stop()`` closes the listener and every connection.
+final class TLSTestServer: Sendable {
+    let port: Int
+    private let listener: any Channel
+    private let children: ChildTracker
+
+    private init(port: Int, listener: any Channel, children: ChildTracker) {
+        self.port = port
+        self.listener = listener
+        self.children = children
+    }
+
+    static func start(certificate: String, key: String) async throws -> TLSTestServer {
+        let configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+        let context = try NIOSSLContext(configuration: configuration)
+        let tracker = ChildTracker()
+        let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                tracker.add(channel)
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers([
+                        NIOSSLServerHandler(context: context), OKResponder(),
+                    ])
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        guard let port = listener.localAddress?.port else {
+            try await listener.close()
+            throw TLSTestServerError()
+        }
+        return TLSTestServer(port: port, listener: listener, children: tracker)
+    }
+
+    func stop() async throws {
+        try await self.listener.close()
+        for channel in self.children.all { try? await channel.close() }
+    }
+}
+
+/// The listener has no port (cannot happen on loopback).
+struct TLSTestServerError: Error {}
+
+/// Every accepted connection, so that stopping the server closes them too.
+private final class ChildTracker: Sendable {
+    private let channels = Mutex<[any Channel]>([])
+
+    func add(_ channel: any Channel) {
+        self.channels.withLock { $0.append(channel) }
+    }
+
+    var all: [any Channel] { self.channels.withLock { $0 } }
+}
+
+/// Answers once the request head has arrived, then closes.
+private final class OKResponder: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private var received: [UInt8] = []
+    private var answered = false
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !self.answered else { return }
+        self.received += self.unwrapInboundIn(data).readableBytesView
+        guard self.received.count >= 4, self.received.suffix(4) == [13, 10, 13, 10] else { return }
+        self.answered = true
+        let response = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"
+        context.writeAndFlush(self.wrapOutboundOut(ByteBuffer(string: response))).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}
