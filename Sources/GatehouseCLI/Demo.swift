@@ -36,7 +36,9 @@ struct Demo: AsyncParsableCommand {
             throw ExitCode(2)
         }
         let logger = self.serve.makeLogger()
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, self.serve.threads))
+        // One loop by default: round robin is per loop, and the demo should show 200, 200, then the
+        // flaky server's error in that order.
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, self.serve.threads ?? 1))
         let app1 = try await LoopbackOrigin.start(.healthy(name: "app-1"), group: group)
         let app2 = try await LoopbackOrigin.start(.healthy(name: "app-2"), group: group)
         let flaky = try await LoopbackOrigin.start(

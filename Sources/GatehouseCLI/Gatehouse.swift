@@ -24,8 +24,8 @@ struct ServeOptions: ParsableArguments {
     @Option(help: "Error-log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
-    @Option(help: "Event loops (threads) serving traffic; default: one per core.")
-    var threads: Int = System.coreCount
+    @Option(help: "Event loops (threads) serving traffic; default: one per core (demo: one).")
+    var threads: Int?
 
     func makeLogger() -> Logger {
         let level = Logger.Level(rawValue: self.logLevel) ?? .info
@@ -56,7 +56,7 @@ struct Run: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let logger = self.serve.makeLogger()
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, self.serve.threads))
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, self.serve.threads ?? System.coreCount))
         let gateway = try await GatewayProcess.start(configuration: configuration, group: group, logger: logger)
         writeOutput(gateway.summary().map { $0 + "\n" }.joined())
         try await gateway.proxy.waitUntilClosed()
