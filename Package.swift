@@ -63,10 +63,22 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: swiftSettings),
+        // `gatehouse monitor`: synthetic probes with doctor's hops, UP/DOWN with retries, /metrics, webhooks.
+        .target(
+            name: "GatehouseMonitor",
+            dependencies: [
+                "GatehouseErrors", "GatehouseConfig", "GatehouseCore", "GatehouseDoctor",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings),
         .executableTarget(
             name: "GatehouseCLI",
             dependencies: [
                 "GatehouseCore", "GatehouseConfig", "GatehouseOrigins", "GatehouseExplain", "GatehouseDoctor",
+                "GatehouseMonitor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -93,6 +105,18 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "GatehouseMonitorTests",
+            dependencies: [
+                "GatehouseMonitor", "GatehouseDoctor", "GatehouseConfig", "GatehouseErrors", "GatehouseCore",
+                "GatehouseOrigins",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
     ]

@@ -16,7 +16,7 @@ struct Gatehouse: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gatehouse",
         abstract: "A reverse proxy and load balancer with no mystery 502s.",
-        subcommands: [Run.self, Check.self, Demo.self, Explain.self, Doctor.self])
+        subcommands: [Run.self, Check.self, Demo.self, Explain.self, Doctor.self, Monitor.self])
 }
 
 /// Options every serving command shares.

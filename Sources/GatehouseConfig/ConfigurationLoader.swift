@@ -16,38 +16,65 @@ import Yams
 public enum ConfigurationLoader {
     /// Reads and parses the file at `path`.
     public static func load(path: String) throws(ConfigurationError) -> GatehouseConfiguration {
-        let text: String
+        try self.parse(yaml: try self.text(of: path), file: path)
+    }
+
+    /// Parses YAML text; `file` is only used to name locations in diagnostics.
+    public static func parse(yaml: String, file: String) throws(ConfigurationError) -> GatehouseConfiguration {
+        try self.parse(yaml, file: file, subject: "the configuration", fields: RootDraft.fields, draft: RootDraft()) {
+            $0.finish($1)
+        }
+    }
+
+    /// Reads and parses a `gatehouse monitor` file (`monitor.yaml`).
+    public static func loadMonitor(path: String) throws(ConfigurationError) -> MonitorConfiguration {
+        try self.parseMonitor(yaml: try self.text(of: path), file: path)
+    }
+
+    /// Parses a `gatehouse monitor` file's YAML text; `file` names locations in diagnostics.
+    public static func parseMonitor(yaml: String, file: String) throws(ConfigurationError) -> MonitorConfiguration {
+        try self.parse(
+            yaml, file: file, subject: "the monitor configuration", fields: MonitorDraft.fields, draft: MonitorDraft()
+        ) { $0.finish($1) }
+    }
+
+    private static func text(of path: String) throws(ConfigurationError) -> String {
         do {
-            text = try self.readFile(path)
+            return try self.readFile(path)
         } catch {
             let location = SourceLocation(file: path, line: 1, column: 1)
             throw ConfigurationError(diagnostics: [
                 ConfigDiagnostic(location: location, message: "cannot read file: \(error.reason)")
             ])
         }
-        return try self.parse(yaml: text, file: path)
     }
 
-    /// Parses YAML text; `file` is only used to name locations in diagnostics.
-    public static func parse(yaml: String, file: String) throws(ConfigurationError) -> GatehouseConfiguration {
+    /// Composes `yaml`, walks its top-level mapping through `fields` into `draft`, and lets `finish` run
+    /// the cross-checks and build the result: the same path, and so the same diagnostics, for every kind
+    /// of file.
+    private static func parse<Draft, Result>(
+        _ yaml: String, file: String, subject: String, fields: [Field<Draft>], draft initial: Draft,
+        finish: (Draft, Walker) -> Result?
+    ) throws(ConfigurationError) -> Result {
         let (root, renamedKeys) = try self.compose(yaml, file: file)
         let walker = Walker(file: file, renamedKeys: renamedKeys)
-        var configuration: GatehouseConfiguration?
+        var result: Result?
         if let root, case .mapping = root {
-            var draft = RootDraft()
-            walker.walk(root, subject: "the configuration", fields: RootDraft.fields, into: &draft)
-            configuration = draft.finish(walker)
+            var draft = initial
+            walker.walk(root, subject: subject, fields: fields, into: &draft)
+            result = finish(draft, walker)
         } else if let root {
             walker.error("expected a mapping at the top of the file, got \(Walker.describe(root))", at: root)
         } else {
-            let required = RootDraft.fields.filter(\.required).map { "'\($0.key)'" }
+            let required = fields.filter(\.required).map { "'\($0.key)'" }
             let list =
                 required.dropLast().joined(separator: ", ") + (required.count > 1 ? " and " : "")
                 + (required.last ?? "")
+            let kind = subject.hasPrefix("the ") ? "a " + subject.dropFirst(4) : subject
             walker.error(
-                "the file is empty: a configuration needs \(list)", at: SourceLocation(file: file, line: 1, column: 1))
+                "the file is empty: \(kind) needs \(list)", at: SourceLocation(file: file, line: 1, column: 1))
         }
-        if let configuration { return configuration }
+        if let result, walker.diagnostics.isEmpty { return result }
         // Sorted by position, ties kept in the order found (offsets break them: Swift's sort is not stable by contract).
         let diagnostics = walker.diagnostics.enumerated().sorted {
             ($0.element.location.line, $0.element.location.column, $0.offset)

@@ -6,9 +6,12 @@
     import Darwin
 #endif
 
-/// Why a scalar's text is not a valid value; the walker prefixes it with what and where.
-struct InvalidValue: Error, Equatable {
-    var reason: String
+/// Why a scalar's text is not a valid value; the walker prefixes it with what and where (a command
+/// line, with the option's name).
+public struct InvalidValue: Error, Equatable, Sendable, CustomStringConvertible {
+    public var reason: String
+
+    public var description: String { self.reason }
 
     init(_ reason: String) {
         self.reason = reason

@@ -104,3 +104,14 @@ public enum DoctorRenderer {
         return "{" + fields.map { "\(Format.jsonString($0.0)): \($0.1)" }.joined(separator: ", ") + "}"
     }
 }
+
+extension DoctorRenderer {
+    /// The hop lines of `steps` without colour, one per step (`✗ tcp  0.3 ms  127.0.0.1:9 refused…`):
+    /// the "doctor summary" a monitor's alert carries.
+    public static func summary(_ steps: [DoctorStep]) -> String {
+        steps.map { Self.line($0, style: Style(enabled: false)).trimmed(" ") }.joined(separator: "\n")
+    }
+
+    /// A JSON string literal, escaped as every report of the doctor escapes it.
+    public static func jsonString(_ value: String) -> String { Format.jsonString(value) }
+}

@@ -158,16 +158,10 @@ public enum HTTPDiagnosis {
                 status: status))
     }
 
-    /// The first `Proxy-Status` member with an `error` parameter: (proxy name, error token).
+    /// The first `Proxy-Status` member with an `error` parameter: (proxy name, error token). The one
+    /// that made the error is the one nearest the failure; members after it only relayed it.
     static func proxyStatusError(_ header: String) -> (String, String)? {
-        for member in header.split(separator: ",") {
-            let parameters = member.split(separator: ";").map { $0.trimmed(" ") }
-            guard let name = parameters.first else { continue }
-            for parameter in parameters.dropFirst() where parameter.hasPrefix("error=") {
-                let token = String(parameter.dropFirst("error=".count)).trimmed("\"")
-                return (name.trimmed("\""), token)
-            }
-        }
-        return nil
+        let entry = ProxyStatusField.parse(header).first { $0.error != nil }
+        return entry.flatMap { entry in entry.error.map { (entry.proxy, $0) } }
     }
 }

@@ -18,6 +18,8 @@ struct HTTPProbeResult: Sendable {
     var complete: Duration?
     var longestGap: Duration?
     var bodyBytes = 0
+    /// The start of the body, up to ``HopRequest/keepBody`` bytes.
+    var body: [UInt8] = []
     /// The first bytes of the response, for the framing validator.
     var raw: [UInt8] = []
     /// Every byte received, counted.
@@ -33,29 +35,35 @@ struct HTTPProbeResult: Sendable {
     var stoppedEarly: String?
 }
 
-/// Sends `GET path` on a connected (and, for https, handshaken) channel through the gateway's own
-/// NIOHTTP1 decoder with the cluster's header limit, then holds the connection idle to see when the
-/// upstream closes it.
+/// Sends the request (doctor's `GET path`, or a ``HopRequest``) on a connected (and, for https,
+/// handshaken) channel through the gateway's own NIOHTTP1 decoder with the cluster's header limit, then
+/// holds the connection idle to see when the upstream closes it.
 enum HTTPProbe {
     /// The doctor reads at most this much body: enough to check framing, bounded for huge downloads.
     static let maximumBody = 8 * 1024 * 1024
 
     static func exchange(
-        on channel: any Channel, target: ProbeTarget, timeout: Duration, keepAliveMax: Duration
+        on channel: any Channel, target: ProbeTarget, request: HopRequest, timeout: Duration, keepAliveMax: Duration
     ) async -> HTTPProbeResult {
         // The gateway's decoder limits (DownstreamHandler+Exchange): the probe rejects what the gateway rejects.
         var decoderLimits = NIOHTTPDecoderLimitConfiguration()
         decoderLimits.maxHeaderListSize = target.limits.maxResponseHeaderBytes
         decoderLimits.maxHeaderFieldSize = target.limits.maxResponseHeaderBytes
         let limits = decoderLimits
+        var headers = HTTPHeaders([("Host", target.hostHeader), ("User-Agent", request.userAgent), ("Accept", "*/*")])
+        for header in request.headers { headers.add(name: header.name, value: header.value) }
+        // A POST without a length is refused by some servers (411), even with an empty body.
+        if !request.body.isEmpty || request.method != "GET" {
+            headers.add(name: "Content-Length", value: String(request.body.count))
+        }
         let head = HTTPRequestHead(
-            version: .http1_1, method: .GET, uri: target.path,
-            headers: HTTPHeaders([("Host", target.hostHeader), ("User-Agent", "gatehouse-doctor"), ("Accept", "*/*")]))
+            version: .http1_1, method: HTTPMethod(rawValue: request.method), uri: target.path, headers: headers)
         // Raw bytes beyond the decoder's own ceiling are not needed to name a problem.
         let keep = max(target.limits.maxResponseHeaderBytes, 80 * 1024) + 64 * 1024
         let settings = HTTPProbeHandler.Settings(
             request: head, timeout: TimeAmount(timeout), keepAliveMax: TimeAmount(keepAliveMax),
-            total: TimeAmount(timeout * 6), nextHop: target.hostPort, keepBytes: keep)
+            total: TimeAmount(timeout * 6), nextHop: target.hostPort, keepBytes: keep, body: request.body,
+            keepBody: request.keepBody)
         let future = channel.eventLoop.flatSubmit { () -> EventLoopFuture<HTTPProbeResult> in
             let promise = channel.eventLoop.makePromise(of: HTTPProbeResult.self)
             do {
@@ -136,6 +144,10 @@ final class HTTPProbeHandler: ChannelInboundHandler, RemovableChannelHandler {
         var total: TimeAmount
         var nextHop: String
         var keepBytes: Int
+        /// The request body (a webhook's JSON); empty for doctor's GET.
+        var body: [UInt8] = []
+        /// How many bytes of the response body to keep.
+        var keepBody = 0
     }
 
     /// Where the exchange is.
@@ -165,6 +177,10 @@ final class HTTPProbeHandler: ChannelInboundHandler, RemovableChannelHandler {
         // Added to a connected channel: the request goes out at once, and the clock starts with it.
         self.sentAt = .now()
         context.write(self.wrapOutboundOut(.head(self.settings.request)), promise: nil)
+        if !self.settings.body.isEmpty {
+            let buffer = context.channel.allocator.buffer(bytes: self.settings.body)
+            context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        }
         context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
         self.arm(context: context, in: self.settings.timeout)
         self.totalTimer = context.eventLoop.assumeIsolated().scheduleTask(in: self.settings.total) { [self] in
@@ -182,6 +198,9 @@ final class HTTPProbeHandler: ChannelInboundHandler, RemovableChannelHandler {
             self.arm(context: context, in: self.settings.timeout)
         case (.streaming, .body(let body)):
             self.result.bodyBytes += body.readableBytes
+            if self.result.body.count < self.settings.keepBody {
+                self.result.body += body.readableBytesView.prefix(self.settings.keepBody - self.result.body.count)
+            }
             if self.result.bodyBytes > HTTPProbe.maximumBody {
                 self.result.stoppedEarly = "body larger than \(Format.bytes(HTTPProbe.maximumBody)); stopped reading"
                 self.finish(context: context)
