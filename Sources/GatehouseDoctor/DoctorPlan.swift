@@ -2,14 +2,8 @@ import GatehouseConfig
 
 /// One endpoint to diagnose: where to connect and what to ask, with the limits to compare against.
 public struct ProbeTarget: Sendable, Equatable {
-    /// `http` or `https`.
-    public enum Scheme: String, Sendable, Hashable {
-        case http
-        case https
-
-        /// The port a URL without one means.
-        public var defaultPort: Int { self == .https ? 443 : 80 }
-    }
+    /// `http` or `https`: the same as a configured URL's.
+    public typealias Scheme = HTTPURL.Scheme
 
     public var scheme: Scheme
     /// Host name or IP literal, without IPv6 brackets.
@@ -118,8 +112,9 @@ public struct DoctorPlan: Sendable {
     }
 }
 
-/// Why a diagnosis cannot run: bad arguments or an unreadable configuration (exit code 2).
-public struct DoctorUsageError: Error, Sendable, CustomStringConvertible {
+/// Why a command cannot run: bad arguments or an unreadable configuration (exit code 2).
+/// Shared by `doctor` and `monitor`, which take the same kinds of targets.
+public struct UsageError: Error, Sendable, CustomStringConvertible {
     /// One message per line.
     public var messages: [String]
 
@@ -133,6 +128,9 @@ public struct DoctorUsageError: Error, Sendable, CustomStringConvertible {
 
     public var description: String { self.messages.joined(separator: "\n") }
 }
+
+/// Why a diagnosis cannot run.
+public typealias DoctorUsageError = UsageError
 
 /// The command line as typed, before validation.
 public struct DoctorArguments: Sendable {

@@ -35,21 +35,9 @@ public struct MonitorArguments: Sendable {
     }
 }
 
-/// Why the monitor cannot run: bad arguments or an invalid file (exit code 2).
-public struct MonitorUsageError: Error, Sendable, CustomStringConvertible {
-    /// One message per line (a file's diagnostics as `FILE:LINE:COL: message`).
-    public var messages: [String]
-
-    public init(_ messages: String...) {
-        self.messages = messages
-    }
-
-    public init(messages: [String]) {
-        self.messages = messages
-    }
-
-    public var description: String { self.messages.joined(separator: "\n") }
-}
+/// Why the monitor cannot run: bad arguments or an invalid file (exit code 2), one message per
+/// line (a file's diagnostics as `FILE:LINE:COL: message`).
+public typealias MonitorUsageError = UsageError
 
 /// Turns the command line into a ``MonitorConfiguration``: `-c monitor.yaml`, or URLs with options
 /// that apply to all of them. Values use the configuration file's syntax (``ConfigSyntax``).

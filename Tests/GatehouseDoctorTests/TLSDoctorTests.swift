@@ -1,3 +1,4 @@
+import GatehouseConfig
 import GatehouseDoctor
 import GatehouseErrors
 import GatehouseOrigins

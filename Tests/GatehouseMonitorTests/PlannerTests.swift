@@ -1,3 +1,4 @@
+import GatehouseDoctor
 import GatehouseConfig
 import GatehouseMonitor
 import Testing
