@@ -121,3 +121,22 @@ let package = Package(
             swiftSettings: swiftSettings),
     ]
 )
+
+// libFuzzer entry point for the two HTTP/1.1 parsers (docs/hardening.md), built only when asked
+// for, because it needs the fuzzer runtime:
+//   GATEHOUSE_LIBFUZZER=1 swift build --product gatehouse-fuzz -Xswiftc -sanitize=fuzzer
+//   .build/debug/gatehouse-fuzz -max_total_time=600 Fuzz/corpus
+if Context.environment["GATEHOUSE_LIBFUZZER"] != nil {
+    package.products.append(.executable(name: "gatehouse-fuzz", targets: ["GatehouseFuzz"]))
+    package.targets.append(
+        .executableTarget(
+            name: "GatehouseFuzz",
+            dependencies: [
+                "GatehouseCore", "GatehouseConfig",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Fuzz/GatehouseFuzz",
+            swiftSettings: swiftSettings))
+}

@@ -156,10 +156,24 @@ public struct RequestLimits: Sendable, Equatable {
     public var maxHeaderBytes: Int
     /// Largest request body accepted, in bytes (0 = unlimited, streamed). Beyond it: 413.
     public var maxBodyBytes: Int64
+    /// Longest request target (the URI of the request line) accepted, in bytes. Beyond it: 414.
+    /// A target longer than `maxHeaderBytes` is already refused by the header-section limit (431).
+    public var maxRequestLineBytes: Int
+    /// Most header fields in a request head (trailers included). Beyond it: 431.
+    public var maxHeaderCount: Int
+    /// Most requests a client may pipeline behind the one being answered. The next one is answered
+    /// in order with 503 `connection_limit_reached` and the connection closes after it.
+    public var maxPipelinedRequests: Int
 
-    public init(maxHeaderBytes: Int = 64 * 1024, maxBodyBytes: Int64 = 0) {
+    public init(
+        maxHeaderBytes: Int = 64 * 1024, maxBodyBytes: Int64 = 0, maxRequestLineBytes: Int = 8 * 1024,
+        maxHeaderCount: Int = 100, maxPipelinedRequests: Int = 32
+    ) {
         self.maxHeaderBytes = maxHeaderBytes
         self.maxBodyBytes = maxBodyBytes
+        self.maxRequestLineBytes = maxRequestLineBytes
+        self.maxHeaderCount = maxHeaderCount
+        self.maxPipelinedRequests = maxPipelinedRequests
     }
 }
 

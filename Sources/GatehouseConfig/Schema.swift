@@ -179,6 +179,13 @@ extension RequestLimits {
             $0.maxHeaderBytes = $1.size(1024...Int64(Int.max)).map(Int.init) ?? $0.maxHeaderBytes
         },
         Field("max_body_bytes") { $0.maxBodyBytes = $1.size(0...Int64.max) ?? $0.maxBodyBytes },
+        Field("max_request_line_bytes") {
+            $0.maxRequestLineBytes = $1.size(256...Int64(Int.max)).map(Int.init) ?? $0.maxRequestLineBytes
+        },
+        Field("max_header_count") { $0.maxHeaderCount = $1.int(1...65_000) ?? $0.maxHeaderCount },
+        Field("max_pipelined_requests") {
+            $0.maxPipelinedRequests = $1.int(0...10_000) ?? $0.maxPipelinedRequests
+        },
     ]
 }
 

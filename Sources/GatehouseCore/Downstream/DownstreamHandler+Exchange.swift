@@ -12,16 +12,32 @@ extension DownstreamHandler {
         let exchange = self.makeExchange(head)
         self.exchange = exchange
 
-        let framing: BodyFraming
-        do {
-            framing = try RequestFraming.validate(head)
+        let snapshot = self.snapshot
+        let facts: RequestFraming.Facts
+        let requestTarget: RequestTarget
+        do throws(RequestFraming.Violation) {
+            facts = try RequestFraming.inspect(head)
+            requestTarget = try RequestTarget.parse(head.uri, method: head.method, maxBytes: snapshot.maxRequestLineBytes)
+            if let authority = requestTarget.authority {
+                // RFC 9112 §3.2.2: the target's authority wins over Host; two different answers to
+                // "which host" is how routing is confused, so they must agree.
+                if let host = facts.host, !RequestTarget.sameAuthority(authority, host, isHTTPS: requestTarget.isHTTPS) {
+                    throw RequestFraming.Violation(
+                        "the target names \(RequestFraming.printable(authority)) but Host is \(RequestFraming.printable(host))")
+                }
+                exchange.record.host = authority
+            }
         } catch {
-            // Framing the gateway cannot trust: answer and close, never forward (request smuggling).
+            // A request the gateway cannot read unambiguously: answer and close, never forward
+            // (request smuggling); the decoder may also have stopped (CONNECT).
             exchange.closeConnection = true
             self.fail(exchange, ProxyFailure(type: .httpRequestError, phase: .route, details: error.reason), status: error.status)
             return
         }
-        let snapshot = self.snapshot
+        let framing = facts.framing
+        // Bytes after an Upgrade request are not parsed (they may be the other protocol): the
+        // connection ends with this exchange.
+        if facts.carriesUpgrade { exchange.closeConnection = true }
         if case .length(let length) = framing, snapshot.maxBodyBytes > 0, length > snapshot.maxBodyBytes {
             self.fail(exchange, Self.bodyTooLarge(snapshot.maxBodyBytes), status: 413)
             return
@@ -30,7 +46,9 @@ extension DownstreamHandler {
             self.fail(exchange, ProxyFailure(type: .proxyLoopDetected, phase: .route, details: "Via already names \(snapshot.gatewayName)"))
             return
         }
-        guard let entry = snapshot.routes.match(host: exchange.record.host, path: head.uri) else {
+        // `OPTIONS *` is about the server as a whole: it takes the route of `/`.
+        let routedPath = requestTarget.path == "*" ? "/" : requestTarget.path
+        guard let entry = snapshot.routes.match(host: exchange.record.host, path: routedPath) else {
             self.fail(exchange, ProxyFailure(type: .destinationNotFound, phase: .route, details: "no route matches"))
             return
         }
@@ -60,12 +78,14 @@ extension DownstreamHandler {
         case .fixed(let value): host = value
         }
         exchange.upstreamHead = HeaderRewriter.upstreamRequestHead(
-            head, framing: framing, path: RouteTable.rewrite(path: head.uri, route: entry.route), host: host,
+            head, framing: framing, path: RouteTable.rewrite(path: requestTarget.path, route: entry.route), host: host,
             requestID: exchange.record.requestID,
             downstream: .init(clientIP: self.clientIP, isTrusted: self.isTrustedPeer),
             gatewayName: snapshot.gatewayName)
-        if let expect = head.headers.first(name: "expect"), expect.lowercased() == "100-continue" {
-            // The gateway answers 100-continue itself (as nginx does) and streams the body upstream.
+        if facts.expectsContinue, head.version.minor >= 1, framing != .none {
+            // The gateway answers 100-continue itself (as nginx and Envoy do) once the request is
+            // routable, and streams the body upstream; the upstream never sees the expectation, so
+            // a 100 from it is dropped. HTTP/1.0 expectations are ignored (RFC 9110 §10.1.1).
             self.context?.writeAndFlush(
                 self.wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
         }
@@ -84,34 +104,8 @@ extension DownstreamHandler {
         guard let context = self.context else { return }
         exchange.phase = .connect
         let id = self.loop.makeConnectionID()
-        var decoderLimits = NIOHTTPDecoderLimitConfiguration()
-        decoderLimits.maxHeaderListSize = runtime.cluster.limits.maxResponseHeaderBytes
-        decoderLimits.maxHeaderFieldSize = runtime.cluster.limits.maxResponseHeaderBytes
-        let limits = decoderLimits
-        let bootstrap = ClientBootstrap(group: context.eventLoop)
-            .connectTimeout(TimeAmount(runtime.cluster.timeouts.connect))
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer { channel in
-                do {
-                    try channel.pipeline.syncOperations.addHandlers([
-                        HTTPRequestEncoder(),
-                        ByteToMessageHandler(
-                            HTTPResponseDecoder(
-                                leftOverBytesStrategy: .dropBytes, informationalResponseStrategy: .drop,
-                                limitConfiguration: limits)),
-                        UpstreamHandler(id: id),
-                    ])
-                    return channel.eventLoop.makeSucceededVoidFuture()
-                } catch {
-                    return channel.eventLoop.makeFailedFuture(error)
-                }
-            }
-        let future: EventLoopFuture<any Channel>
-        if let address = target.socketAddress {
-            future = bootstrap.connect(to: address)
-        } else {
-            future = bootstrap.connect(host: target.host, port: target.port)
-        }
+        let future = self.loop.connector.connect(
+            to: target, cluster: runtime.cluster, id: id, on: context.eventLoop)
         future.assumeIsolated().whenComplete { [self] result in
             switch result {
             case .success(let channel):
@@ -157,7 +151,7 @@ extension DownstreamHandler {
         guard let upstream = exchange.upstream else { return }
         exchange.upstream = nil
         upstream.exchange = nil
-        if isReusable, let pool = upstream.pool {
+        if isReusable, upstream.isReusable, let pool = upstream.pool {
             pool.release(upstream, isReusable: true)
         } else {
             upstream.close()
@@ -274,76 +268,5 @@ extension DownstreamHandler {
             self.loop.logger.error(
                 "\(record.method) \(record.path): \(failure.type.summary) Fix: \(failure.type.fixHint)", metadata: metadata)
         }
-    }
-}
-
-// MARK: - The upstream's side of the exchange
-
-extension DownstreamHandler: UpstreamExchangeDelegate {
-    var isDownstreamWritable: Bool { self.context?.channel.isWritable ?? false }
-
-    func upstreamReceived(_ part: HTTPClientResponsePart) {
-        guard let exchange = self.exchange, let context = self.context else { return }
-        exchange.lastActivity = .now()
-        switch part {
-        case .head(let head):
-            let snapshot = self.snapshot
-            exchange.record.upstreamStatus = Int(head.status.code)
-            exchange.record.headerMilliseconds = exchange.elapsedMilliseconds(exchange.lastActivity)
-            exchange.record.status = Int(head.status.code)
-            exchange.phase = .streamResponse
-            exchange.headerDeadline = nil
-            exchange.upstreamKeepAlive = head.isKeepAlive
-            var proxyStatus: String? = nil
-            if head.status.code >= 500 {
-                exchange.record.receivedStatus = Int(head.status.code)
-                proxyStatus = ProxyStatusHeader.value(
-                    receivedStatus: Int(head.status.code), nextHop: exchange.record.upstream,
-                    gatewayName: snapshot.gatewayName, exposeDetails: snapshot.exposeDetails)
-            }
-            if exchange.requestHead.version.minor == 0, !head.headers.contains(name: "content-length") {
-                // An HTTP/1.0 client has no chunked coding: the body ends when the connection does.
-                exchange.closeConnection = true
-            }
-            let keepAlive = exchange.clientKeepAlive && !exchange.closeConnection
-            let downstreamHead = HeaderRewriter.downstreamResponseHead(
-                head, requestID: exchange.record.requestID, gatewayName: snapshot.gatewayName,
-                proxyStatus: proxyStatus, keepAlive: keepAlive, clientVersion: exchange.requestHead.version)
-            exchange.responseHeadSent = true
-            context.write(self.wrapOutboundOut(.head(downstreamHead)), promise: nil)
-        case .body(let buffer):
-            exchange.record.bytes += Int64(buffer.readableBytes)
-            context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
-        case .end(let trailers):
-            exchange.responseEnded = true
-            // An upstream that answered before reading the whole request leaves both connections
-            // out of step: neither can carry another request.
-            let reusable = exchange.upstreamKeepAlive && exchange.requestComplete
-            if !exchange.requestComplete { exchange.closeConnection = true }
-            self.detachUpstream(exchange, isReusable: reusable)
-            // Flushed here: the connection is detached now, so its read-complete will not reach us.
-            if exchange.closeConnection || !exchange.clientKeepAlive {
-                let written = context.eventLoop.makePromise(of: Void.self)
-                context.writeAndFlush(self.wrapOutboundOut(.end(trailers)), promise: written)
-                exchange.lastWrite = written.futureResult
-            } else {
-                context.writeAndFlush(self.wrapOutboundOut(.end(trailers)), promise: nil)
-            }
-            self.finishIfDone(exchange)
-        }
-    }
-
-    func upstreamReadComplete() {
-        self.context?.flush()
-    }
-
-    func upstreamFailed(_ error: any Error) {
-        guard let exchange = self.exchange else { return }
-        exchange.upstream = nil
-        self.fail(exchange, ProxyFailure.classify(error, phase: exchange.phase, nextHop: exchange.record.upstream))
-    }
-
-    func upstreamWritabilityChanged(isWritable: Bool) {
-        if isWritable { self.resumeReadingIfPossible() }
     }
 }

@@ -23,6 +23,13 @@ final class DownstreamHandler: ChannelDuplexHandler {
     var context: ChannelHandlerContext?
     var exchange: Exchange?
     var queued = CircularBuffer<HTTPServerRequestPart>()
+    /// Request heads in `queued` (pipelined behind the current exchange).
+    private var queuedHeads = 0
+    /// A refusal that belongs after the requests already queued: the first pipelined request
+    /// beyond `max_pipelined_requests` (503 `connection_limit_reached`), or a parse error in a
+    /// pipelined request while an earlier one is still being answered (400). It is answered in its
+    /// turn, then the connection closes; nothing after it is read.
+    private var pendingRefusal: (head: HTTPRequestHead?, failure: ProxyFailure, status: Int)?
     private var pendingRead = false
     private var isDraining = false
     var wroteUpstream = false
@@ -57,10 +64,24 @@ final class DownstreamHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = self.unwrapInboundIn(data)
-        if let exchange = self.exchange, !exchange.requestComplete {
+        if self.isClosed || self.pendingRefusal != nil {
+            // The connection ends with what is already answered: requests decoded after a refusal
+            // (in the same read) must never start an exchange.
+            return
+        } else if let exchange = self.exchange, !exchange.requestComplete {
             self.requestPartReceived(part, exchange: exchange)
         } else if self.exchange != nil || !self.queued.isEmpty {
-            // Pipelined: answered in order once the current exchange ends.
+            // Pipelined: answered in order once the current exchange ends, up to a bound.
+            if case .head(let head) = part {
+                guard self.queuedHeads < self.snapshot.maxPipelinedRequests else {
+                    let failure = ProxyFailure(
+                        type: .connectionLimitReached, phase: .route,
+                        details: "more than request_limits.max_pipelined_requests (\(self.snapshot.maxPipelinedRequests)) pipelined requests")
+                    self.pendingRefusal = (head, failure, failure.statusCode)
+                    return
+                }
+                self.queuedHeads += 1
+            }
             self.queued.append(part)
         } else {
             self.newPartReceived(part)
@@ -92,15 +113,27 @@ final class DownstreamHandler: ChannelDuplexHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // Errors here come from the request decoder (malformed requests) or the client's socket.
-        guard error is HTTPParserError else {
+        // Once the connection is closing, a second error (from the line guard) adds nothing.
+        guard !self.isClosed else { return }
+        if case .dataReceivedInErrorState = error as? ByteToMessageDecoderError {
+            // More bytes after a malformed request: its refusal is already pending behind the
+            // requests being answered (and no more reads are asked for); they must not be cut.
+            return
+        }
+        guard let parserError = error as? HTTPParserError else {
             context.close(promise: nil)
             return
         }
-        let tooLarge = (error as? HTTPParserError) == .headerOverflow
+        let tooLarge = parserError == .headerOverflow
         let failure = ProxyFailure(
-            type: .httpRequestError, phase: .route,
-            details: tooLarge ? "request header section larger than request_limits.max_header_bytes" : "malformed request: \(error)")
+            type: .httpRequestError, phase: .route, details: "malformed request: " + Self.describe(parserError))
         let status = tooLarge ? 431 : 400
+        if self.pendingRefusal != nil { return }
+        if (self.exchange?.requestComplete ?? false) || !self.queued.isEmpty {
+            // The error is in a pipelined request: the ones before it are answered first.
+            self.pendingRefusal = (nil, failure, status)
+            return
+        }
         if let exchange = self.exchange {
             // The request stream cannot be trusted past a parse error: answer if possible, then close.
             exchange.closeConnection = true
@@ -108,12 +141,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
             return
         }
         // No exchange yet: the request line or head itself was bad.
-        let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "-")
-        let exchange = self.makeExchange(head)
-        exchange.record.method = "-"
-        exchange.closeConnection = true
-        self.exchange = exchange
-        self.fail(exchange, failure, status: status)
+        self.refuse(nil, failure, status: status)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -132,7 +160,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
     }
 
     private var shouldHoldReads: Bool {
-        if self.queued.count >= Self.maxQueuedParts { return true }
+        if self.queued.count >= Self.maxQueuedParts || self.pendingRefusal != nil { return true }
         guard let exchange = self.exchange, !exchange.requestComplete else { return false }
         if let upstream = exchange.upstream { return !upstream.isWritable }
         return exchange.bufferedBytes > Self.maxBufferedBodyBytes
@@ -182,6 +210,16 @@ final class DownstreamHandler: ChannelDuplexHandler {
                 exchange.buffered.append(.body(.byteBuffer(buffer)))
             }
         case .end(let trailers):
+            if let trailers, let name = RequestFraming.forbiddenTrailer(trailers) {
+                // Framing, routing or connection fields after the body: a parser that merges
+                // trailers would read a different request. The end never reaches the upstream.
+                exchange.closeConnection = true
+                self.fail(
+                    exchange,
+                    ProxyFailure(type: .httpRequestError, phase: exchange.phase, details: "\(name) is not allowed in a trailer"),
+                    status: 400)
+                return
+            }
             exchange.requestComplete = true
             exchange.lastActivity = .now()
             if exchange.discardingBody {
@@ -241,6 +279,8 @@ final class DownstreamHandler: ChannelDuplexHandler {
         if exchange.closeConnection || !exchange.clientKeepAlive {
             self.isClosed = true
             self.queued.removeAll()
+            self.queuedHeads = 0
+            self.pendingRefusal = nil
             // Close after the last byte is on the wire: a close fails writes still pending.
             if let lastWrite = exchange.lastWrite, !exchange.responseEndedByFailure {
                 lastWrite.assumeIsolated().whenComplete { [self] _ in self.context?.close(promise: nil) }
@@ -268,8 +308,45 @@ final class DownstreamHandler: ChannelDuplexHandler {
                 self.requestPartReceived(part, exchange: exchange)
             } else {
                 self.queued.removeFirst()
+                if case .head = part { self.queuedHeads -= 1 }
                 self.newPartReceived(part)
             }
+        }
+        if !self.isClosed, self.exchange == nil, let refusal = self.pendingRefusal {
+            self.pendingRefusal = nil
+            self.refuse(refusal.head, refusal.failure, status: refusal.status)
+        }
+    }
+
+    /// Answers a request that never becomes an exchange (unparseable, or beyond a limit) and
+    /// closes the connection after the answer.
+    func refuse(_ head: HTTPRequestHead?, _ failure: ProxyFailure, status: Int) {
+        let exchange = self.makeExchange(head ?? HTTPRequestHead(version: .http1_1, method: .GET, uri: "-"))
+        if head == nil { exchange.record.method = "-" }
+        exchange.closeConnection = true
+        self.exchange = exchange
+        self.fail(exchange, failure, status: status)
+    }
+
+    /// Plain words for the request decoder's errors (its own descriptions name llhttp's internals).
+    static func describe(_ error: HTTPParserError) -> String {
+        switch error {
+        case .headerOverflow:
+            return "request head larger than request_limits.max_header_bytes, or more than max_header_count fields"
+        case .invalidHeaderToken: return "invalid header line (whitespace before the colon, obs-fold, control character or empty name)"
+        case .invalidContentLength, .unexpectedContentLength:
+            return "invalid or repeated Content-Length"
+        case .invalidChunkSize: return "invalid chunk size"
+        case .invalidVersion: return "unsupported or malformed HTTP version (HTTP/1.0 and HTTP/1.1 only)"
+        case .invalidMethod: return "unknown or malformed method"
+        case .invalidURL: return "invalid character in the request target"
+        case .lfExpected: return "bare CR or LF (lines must end with CRLF)"
+        case .invalidConstant: return "malformed request line"
+        case .strictModeAssertion: return "invalid chunk extension or chunk delimiter"
+        case .paused: return "HTTP/2 connection preface (this listener speaks HTTP/1.1)"
+        case .unknown:
+            return "invalid framing (Transfer-Encoding with Content-Length, a coding after chunked, or a bare LF)"
+        default: return "\(error)"
         }
     }
 }

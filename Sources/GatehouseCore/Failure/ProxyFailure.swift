@@ -123,6 +123,13 @@ extension ProxyFailure {
             case .invalidEOFState, .closedConnection: return phase == .streamResponse ? .httpResponseIncomplete : .connectionTerminated
             default: return .httpProtocolError
             }
+        case let decoding as ResponseDecodingError:
+            switch decoding.kind {
+            case .headerSectionTooLarge: return .httpResponseHeaderSectionSize
+            case .invalidChunking: return .httpResponseTransferCoding
+            case .incomplete: return .httpResponseIncomplete
+            case .malformedHead, .ambiguousFraming, .unsolicited: return .httpProtocolError
+            }
         case is NIOHTTPDecoderError:
             return .httpProtocolError
         default:

@@ -145,6 +145,29 @@ public enum HeaderRewriter {
         return HTTPResponseHead(version: clientVersion, status: head.status, headers: headers)
     }
 
+    /// An informational (1xx) response to pass on, such as 103 Early Hints: hop-by-hop and framing
+    /// fields removed (a 1xx has no body), `Via` extended.
+    public static func informationalResponseHead(
+        _ head: HTTPResponseHead, gatewayName: String, clientVersion: HTTPVersion
+    ) -> HTTPResponseHead {
+        let named = head.headers.contains(name: "connection") ? Self.connectionTokens(head.headers) : []
+        var headers = HTTPHeaders()
+        var via: String? = nil
+        for (name, value) in head.headers {
+            switch KnownHeader(name) {
+            case .via:
+                via = via.map { $0 + ", " + value } ?? value
+            case .hopByHop, .transferEncoding, .contentLength:
+                continue
+            default:
+                if !named.isEmpty, named.contains(where: { RequestFraming.equalsLower(name, $0) }) { continue }
+                headers.add(name: name, value: value)
+            }
+        }
+        headers.add(name: "Via", value: (via.map { $0 + ", " } ?? "") + Self.viaEntry(head.version, gatewayName))
+        return HTTPResponseHead(version: clientVersion, status: head.status, headers: headers)
+    }
+
     /// `1.1 gatehouse`: the received protocol (RFC 9110 §7.6.3) and this gateway's name.
     static func viaEntry(_ version: HTTPVersion, _ gatewayName: String) -> String {
         if version.major == 1 { return (version.minor == 0 ? "1.0 " : "1.1 ") + gatewayName }

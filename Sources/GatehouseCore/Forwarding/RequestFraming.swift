@@ -27,51 +27,104 @@ public enum RequestFraming {
         public var description: String { self.reason }
     }
 
+    /// What validation learnt about a request head besides its framing.
+    public struct Facts: Sendable, Equatable {
+        public var framing: BodyFraming
+        /// The `Host` value as received, nil when absent (HTTP/1.0).
+        public var host: String?
+        /// `Expect: 100-continue` (the only expectation there is).
+        public var expectsContinue: Bool
+        /// The request carries `Upgrade`: the gateway does not switch protocols, so it answers the
+        /// request as a plain one and closes the connection after it — the bytes that follow might
+        /// be the other protocol and are never parsed as HTTP.
+        public var carriesUpgrade: Bool
+    }
+
     /// Validates the head and returns the body framing the request uses.
     ///
     /// - Throws: ``Violation`` for ambiguous or invalid framing, control characters, or a bad `Host`.
     public static func validate(_ head: HTTPRequestHead) throws(Violation) -> BodyFraming {
+        try self.inspect(head).framing
+    }
+
+    /// Validates the head: framing, `Host`, method, expectations, characters.
+    ///
+    /// - Throws: ``Violation``: 400, 501 (CONNECT, an unsupported transfer coding) or 417 (an
+    ///   expectation other than 100-continue).
+    public static func inspect(_ head: HTTPRequestHead) throws(Violation) -> Facts {
+        guard head.version.major == 1, head.version.minor <= 1 else {
+            throw Violation("unsupported HTTP version \(head.version)", status: 505)
+        }
+        if head.method == .CONNECT {
+            throw Violation("CONNECT (tunnelling) is not supported by this gateway", status: 501)
+        }
         var contentLength: Int64? = nil
         var contentLengthCount = 0
         var transferEncoding: String? = nil
-        var hostCount = 0
+        var host: String? = nil
+        var expectsContinue = false
+        var carriesUpgrade = false
         for (name, value) in head.headers {
             guard Self.isToken(name) else { throw Violation("invalid character in header name \(Self.printable(name))") }
             guard Self.isFieldValue(value) else {
                 throw Violation("invalid character (CR, LF, NUL or control) in the value of \(name)")
             }
-            if Self.equalsLower(name, "content-length") {
+            switch KnownHeader(name) {
+            case .contentLength:
                 contentLengthCount += 1
                 guard contentLengthCount == 1 else { throw Violation("several Content-Length headers") }
                 guard let length = Self.decimal(value) else {
                     throw Violation("Content-Length is not a single decimal number: \(Self.printable(value))")
                 }
                 contentLength = length
-            } else if Self.equalsLower(name, "transfer-encoding") {
+            case .transferEncoding:
                 guard transferEncoding == nil else { throw Violation("several Transfer-Encoding headers") }
                 transferEncoding = value
-            } else if Self.equalsLower(name, "host") {
-                hostCount += 1
-                guard hostCount == 1 else { throw Violation("several Host headers") }
+            case .host:
+                guard host == nil else { throw Violation("several Host headers") }
                 guard Self.isValidHost(value) else { throw Violation("invalid Host \(Self.printable(value))") }
+                host = value
+            case .expect:
+                // RFC 9110 §10.1.1: 100-continue is the only expectation; others cannot be met.
+                guard !expectsContinue, Self.equalsLower(Substring(value).trimmingSpaces(), "100-continue") else {
+                    throw Violation("unsupported expectation \(Self.printable(value))", status: 417)
+                }
+                expectsContinue = true
+            case .hopByHop:
+                if Self.equalsLower(name, "upgrade") { carriesUpgrade = true }
+            default:
+                break
             }
         }
-        if head.version.major == 1 && head.version.minor >= 1 && hostCount == 0 {
+        if head.version.minor >= 1 && host == nil {
             throw Violation("HTTP/1.1 request without Host")
         }
         if let transferEncoding {
             guard contentLength == nil else { throw Violation("both Content-Length and Transfer-Encoding") }
-            guard head.version.major == 1 && head.version.minor >= 1 else {
+            guard head.version.minor >= 1 else {
                 throw Violation("Transfer-Encoding in an HTTP/1.0 request")
             }
+            let coding = Substring(transferEncoding).trimmingSpaces()
+            guard !coding.isEmpty else { throw Violation("empty Transfer-Encoding") }
             // Only exactly `chunked` is accepted: `gzip, chunked` and friends are what smuggling uses.
-            guard Self.equalsLower(Substring(transferEncoding).trimmingSpaces(), "chunked") else {
+            guard Self.equalsLower(coding, "chunked") else {
                 throw Violation("unsupported Transfer-Encoding \(Self.printable(transferEncoding))", status: 501)
             }
-            return .chunked
+            return Facts(framing: .chunked, host: host, expectsContinue: expectsContinue, carriesUpgrade: carriesUpgrade)
         }
-        if let contentLength { return contentLength == 0 ? .none : .length(contentLength) }
-        return .none
+        let framing: BodyFraming = contentLength.map { $0 == 0 ? .none : .length($0) } ?? .none
+        return Facts(framing: framing, host: host, expectsContinue: expectsContinue, carriesUpgrade: carriesUpgrade)
+    }
+
+    /// The first trailer field of a chunked request that must not be a trailer (RFC 9110 §6.5.1):
+    /// framing, routing, connection and the forwarding headers the gateway sets itself. A request
+    /// carrying one is refused rather than forwarded.
+    public static func forbiddenTrailer(_ trailers: HTTPHeaders) -> String? {
+        for (name, _) in trailers {
+            if case .other = KnownHeader(name) { continue }
+            return name
+        }
+        return nil
     }
 
     static func decimal(_ value: String) -> Int64? {
@@ -99,18 +152,35 @@ public enum RequestFraming {
         value.utf8.allSatisfy { byte in byte == 0x09 || (byte >= 0x20 && byte != 0x7F) }
     }
 
+    /// `host[:port]` (RFC 9110 §7.2): a reg-name (unreserved, sub-delims, `%`), an IPv4 address or
+    /// a bracketed IPv6 literal, then an optional decimal port of at most 5 digits.
     static func isValidHost(_ value: String) -> Bool {
-        let trimmed = Substring(value).trimmingSpaces()
-        guard !trimmed.isEmpty, trimmed.utf8.count <= 255 else { return false }
-        return trimmed.utf8.allSatisfy { byte in
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"):
-                return true
-            default:
-                return "-._~:[]!$&'()*+,;=%".utf8.contains(byte)
+        let trimmed = Substring(value).trimmingSpaces().utf8
+        guard !trimmed.isEmpty, trimmed.count <= 255 else { return false }
+        var index = trimmed.startIndex
+        if trimmed[index] == UInt8(ascii: "[") {
+            guard let close = trimmed.firstIndex(of: UInt8(ascii: "]")), trimmed.distance(from: index, to: close) > 1 else {
+                return false
             }
+            let literal = trimmed[trimmed.index(after: index)..<close]
+            guard literal.allSatisfy({ HTTPSyntax.hexValue($0) != nil || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") })
+            else { return false }
+            index = trimmed.index(after: close)
+        } else {
+            while index < trimmed.endIndex, trimmed[index] != UInt8(ascii: ":") {
+                guard RequestTarget.isURICharacter(trimmed[index]) || trimmed[index] == UInt8(ascii: "%"),
+                    trimmed[index] != UInt8(ascii: "/"), trimmed[index] != UInt8(ascii: "?"),
+                    trimmed[index] != UInt8(ascii: "@")
+                else { return false }
+                index = trimmed.index(after: index)
+            }
+            guard index > trimmed.startIndex else { return false }
         }
+        guard index < trimmed.endIndex else { return true }
+        guard trimmed[index] == UInt8(ascii: ":") else { return false }
+        let port = trimmed[trimmed.index(after: index)...]
+        return !port.isEmpty && port.count <= 5
+            && port.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
     }
 
     static func equalsLower(_ text: some StringProtocol, _ lower: String) -> Bool {

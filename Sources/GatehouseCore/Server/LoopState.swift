@@ -11,6 +11,8 @@ final class LoopState {
     let logger: Logger
     let accessLog: AccessLogBuffer
     let sweeper: DeadlineSweeper
+    /// Opens upstream connections (TCP; the tests swap in in-memory channels).
+    var connector: any UpstreamConnector = SocketUpstreamConnector()
     /// `pools[cluster][target]`.
     private(set) var pools: [[UpstreamConnectionPool]]
     private var roundRobin: [Int]

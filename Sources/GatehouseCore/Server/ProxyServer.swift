@@ -89,19 +89,28 @@ public final class ProxyServer: Sendable {
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
-                    var decoderLimits = NIOHTTPDecoderLimitConfiguration()
-                    decoderLimits.maxHeaderListSize = limits.maxHeaderBytes
-                    decoderLimits.maxHeaderFieldSize = limits.maxHeaderBytes
-                    // No pipelining assistance: it re-arms reads with two epoll_ctl calls per request;
-                    // the handler queues pipelined requests itself.
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(
-                        withPipeliningAssistance: false, withServerUpgrade: nil, withErrorHandling: false,
-                        withOutboundHeaderValidation: false, withEncoderConfiguration: .init(),
-                        withDecoderLimitConfiguration: decoderLimits)
-                    try channel.pipeline.syncOperations.addHandler(DownstreamHandler(loop: self.loopState(for: channel.eventLoop)))
+                    try Self.configureDownstream(channel, limits: limits, loop: self.loopState(for: channel.eventLoop))
                     self.track(channel)
                 }
             }
+    }
+
+    /// The handlers of a downstream connection: the ``RequestLineGuard``, NIOHTTP1's server codec
+    /// with the request limits, then the ``DownstreamHandler``. Shared with the tests that drive it through an `EmbeddedChannel`.
+    static func configureDownstream(_ channel: any Channel, limits: RequestLimits, loop: LoopState) throws {
+        var decoderLimits = NIOHTTPDecoderLimitConfiguration()
+        decoderLimits.maxHeaderListSize = limits.maxHeaderBytes
+        decoderLimits.maxHeaderFieldSize = limits.maxHeaderBytes
+        decoderLimits.maxHeaderFieldCount = limits.maxHeaderCount
+        // Before the decoder: it only looks at the connection's first request line.
+        try channel.pipeline.syncOperations.addHandler(RequestLineGuard())
+        // No pipelining assistance: it re-arms reads with two epoll_ctl calls per request; the
+        // handler queues pipelined requests itself.
+        try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+            withPipeliningAssistance: false, withServerUpgrade: nil, withErrorHandling: false,
+            withOutboundHeaderValidation: false, withEncoderConfiguration: .init(),
+            withDecoderLimitConfiguration: decoderLimits)
+        try channel.pipeline.syncOperations.addHandler(DownstreamHandler(loop: loop))
     }
 
     private func track(_ channel: any Channel) {

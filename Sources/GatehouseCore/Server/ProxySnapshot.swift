@@ -38,12 +38,18 @@ public final class ProxySnapshot: Sendable {
     public let exposeDetails: Bool
     /// `configuration.requestLimits.maxBodyBytes` (0 = unlimited).
     public let maxBodyBytes: Int64
+    /// `configuration.requestLimits.maxRequestLineBytes`.
+    public let maxRequestLineBytes: Int
+    /// `configuration.requestLimits.maxPipelinedRequests`.
+    public let maxPipelinedRequests: Int
 
     public init(configuration: GatehouseConfiguration) {
         self.configuration = configuration
         self.gatewayName = configuration.gatewayName
         self.exposeDetails = configuration.exposeDetails
         self.maxBodyBytes = configuration.requestLimits.maxBodyBytes
+        self.maxRequestLineBytes = configuration.requestLimits.maxRequestLineBytes
+        self.maxPipelinedRequests = configuration.requestLimits.maxPipelinedRequests
         self.routes = RouteTable(routes: configuration.routes, clusters: configuration.clusters)
         self.clusters = configuration.clusters.map { cluster in
             let targets = cluster.servers.map { server in

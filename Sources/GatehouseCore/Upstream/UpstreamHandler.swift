@@ -14,7 +14,7 @@ protocol UpstreamExchangeDelegate: AnyObject {
 }
 
 /// The last handler of an upstream connection's pipeline (after NIOHTTP1's request encoder and
-/// response decoder). It relays response parts to the exchange that leased the connection, gates
+/// the gateway's ``StrictResponseDecoder``). It relays response parts to the exchange that leased the connection, gates
 /// reads on the downstream's writability, and, while the connection is idle in the pool, keeps
 /// reading so that an upstream FIN or RST evicts it at once rather than when the next request is
 /// written on it (the keep-alive race).
@@ -31,6 +31,9 @@ final class UpstreamHandler: ChannelDuplexHandler {
     var exchange: (any UpstreamExchangeDelegate)?
     /// Requests carried so far (a connection with > 1 was reused).
     var requestsCarried = 0
+    /// False once the decoder saw something that forbids another exchange on this connection
+    /// (bytes after a response, a close-delimited body, a protocol switch).
+    private(set) var isReusable = true
 
     private var context: ChannelHandlerContext?
     private var pendingRead = false
@@ -62,6 +65,14 @@ final class UpstreamHandler: ChannelDuplexHandler {
             return
         }
         exchange.upstreamReceived(part)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is UpstreamConnectionUnusable {
+            self.isReusable = false
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {

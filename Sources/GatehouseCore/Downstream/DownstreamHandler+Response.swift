@@ -1,0 +1,99 @@
+import GatehouseErrors
+import NIOCore
+import NIOHTTP1
+
+// MARK: - The upstream's side of the exchange
+
+extension DownstreamHandler: UpstreamExchangeDelegate {
+    var isDownstreamWritable: Bool { self.context?.channel.isWritable ?? false }
+
+    func upstreamReceived(_ part: HTTPClientResponsePart) {
+        guard let exchange = self.exchange, let context = self.context else { return }
+        exchange.lastActivity = .now()
+        switch part {
+        case .head(let head) where head.status.code < 200:
+            self.informationalReceived(head, exchange: exchange, context: context)
+        case .head(let head):
+            let snapshot = self.snapshot
+            exchange.record.upstreamStatus = Int(head.status.code)
+            exchange.record.headerMilliseconds = exchange.elapsedMilliseconds(exchange.lastActivity)
+            exchange.record.status = Int(head.status.code)
+            exchange.phase = .streamResponse
+            exchange.headerDeadline = nil
+            exchange.upstreamKeepAlive = head.isKeepAlive
+            var proxyStatus: String? = nil
+            if head.status.code >= 500 {
+                exchange.record.receivedStatus = Int(head.status.code)
+                proxyStatus = ProxyStatusHeader.value(
+                    receivedStatus: Int(head.status.code), nextHop: exchange.record.upstream,
+                    gatewayName: snapshot.gatewayName, exposeDetails: snapshot.exposeDetails)
+            }
+            if exchange.requestHead.version.minor == 0, !head.headers.contains(name: "content-length") {
+                // An HTTP/1.0 client has no chunked coding: the body ends when the connection does.
+                exchange.closeConnection = true
+            }
+            let keepAlive = exchange.clientKeepAlive && !exchange.closeConnection
+            let downstreamHead = HeaderRewriter.downstreamResponseHead(
+                head, requestID: exchange.record.requestID, gatewayName: snapshot.gatewayName,
+                proxyStatus: proxyStatus, keepAlive: keepAlive, clientVersion: exchange.requestHead.version)
+            exchange.responseHeadSent = true
+            context.write(self.wrapOutboundOut(.head(downstreamHead)), promise: nil)
+        case .body(let buffer):
+            exchange.record.bytes += Int64(buffer.readableBytes)
+            context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        case .end(let trailers):
+            exchange.responseEnded = true
+            // An upstream that answered before reading the whole request leaves both connections
+            // out of step: neither can carry another request.
+            let reusable = exchange.upstreamKeepAlive && exchange.requestComplete
+            if !exchange.requestComplete { exchange.closeConnection = true }
+            self.detachUpstream(exchange, isReusable: reusable)
+            // Flushed here: the connection is detached now, so its read-complete will not reach us.
+            if exchange.closeConnection || !exchange.clientKeepAlive {
+                let written = context.eventLoop.makePromise(of: Void.self)
+                context.writeAndFlush(self.wrapOutboundOut(.end(trailers)), promise: written)
+                exchange.lastWrite = written.futureResult
+            } else {
+                context.writeAndFlush(self.wrapOutboundOut(.end(trailers)), promise: nil)
+            }
+            self.finishIfDone(exchange)
+        }
+    }
+
+    /// A 1xx from the upstream. 101 is never an answer the gateway asked for (it does not forward
+    /// `Upgrade`): 502 `http_protocol_error`, and the connection is closed (the decoder stopped
+    /// parsing). 100 is dropped: the gateway answered `Expect` itself, the upstream never saw it.
+    /// Other 1xx (103 Early Hints, 102) go to HTTP/1.1 clients (RFC 9110 §15.2: never to HTTP/1.0
+    /// ones), hop-by-hop fields removed; the response-header clock keeps running.
+    private func informationalReceived(_ head: HTTPResponseHead, exchange: Exchange, context: ChannelHandlerContext) {
+        switch head.status.code {
+        case 101:
+            self.fail(
+                exchange,
+                ProxyFailure(
+                    type: .httpProtocolError, phase: exchange.phase, nextHop: exchange.record.upstream,
+                    details: "the upstream switched protocols (101) for a request that did not ask to upgrade"))
+        case 100:
+            return
+        default:
+            guard exchange.requestHead.version.minor >= 1, !exchange.responseHeadSent else { return }
+            let informational = HeaderRewriter.informationalResponseHead(
+                head, gatewayName: self.snapshot.gatewayName, clientVersion: exchange.requestHead.version)
+            context.write(self.wrapOutboundOut(.head(informational)), promise: nil)
+        }
+    }
+
+    func upstreamReadComplete() {
+        self.context?.flush()
+    }
+
+    func upstreamFailed(_ error: any Error) {
+        guard let exchange = self.exchange else { return }
+        exchange.upstream = nil
+        self.fail(exchange, ProxyFailure.classify(error, phase: exchange.phase, nextHop: exchange.record.upstream))
+    }
+
+    func upstreamWritabilityChanged(isWritable: Bool) {
+        if isWritable { self.resumeReadingIfPossible() }
+    }
+}
