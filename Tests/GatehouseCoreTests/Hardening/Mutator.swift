@@ -125,6 +125,11 @@ enum FuzzSettings {
         ProcessInfo.processInfo.environment["GATEHOUSE_FUZZ_ITERATIONS"].flatMap(Int.init) ?? 20_000
     }
 
+    /// `GATEHOUSE_FUZZ_DELAY` seconds (default 5) before the first campaign starts.
+    static var startDelay: Duration {
+        .seconds(ProcessInfo.processInfo.environment["GATEHOUSE_FUZZ_DELAY"].flatMap(Int.init) ?? 5)
+    }
+
     static var seed: UInt64 {
         ProcessInfo.processInfo.environment["GATEHOUSE_FUZZ_SEED"].flatMap { UInt64($0) } ?? 0x6761_7465_686F_7573
     }
