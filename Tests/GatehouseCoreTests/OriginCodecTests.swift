@@ -89,8 +89,13 @@ struct OriginCodecExchange {
                 uri: "/",
                 headers: ["host": "test", "connection": "close"]
             )
-            try await outbound.write(.head(head))
-            try await outbound.write(.end(nil))
+            do {
+                // One write: a misbehaving origin may close as soon as it has read the head, and a
+                // second write would then race its close. What the reads below see tells the story.
+                try await outbound.write(contentsOf: [.head(head), .end(nil)])
+            } catch {
+                // Closed under us: the inbound side below still reports how the stream ended.
+            }
             do {
                 for try await part in inbound {
                     switch part {
