@@ -1,3 +1,5 @@
+import GatehouseErrors
+
 /// Timestamp parsing for every format `explain` reads, straight from bytes into milliseconds since
 /// the Unix epoch (UTC).
 ///
@@ -160,17 +162,9 @@ enum LogTime {
         return civil(fromDays: days).year
     }
 
-    /// The civil date of a day count (Hinnant's `civil_from_days`).
+    /// The civil date of a day count.
     static func civil(fromDays days: Int) -> (year: Int, month: Int, day: Int) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthIndex = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
+        CivilDate.fromDays(days)
     }
 
     /// ISO 8601 in UTC, with milliseconds only when the source had them: `2026-11-21T04:43:19.208Z`.
