@@ -1,3 +1,5 @@
+import GatehouseErrors
+
 /// How a step came out, before it is named and placed: what every step builder returns.
 public struct StepResult: Sendable, Hashable {
     public var outcome: StepOutcome
@@ -88,23 +90,9 @@ enum Format {
         return String(Int((part / whole * 100).rounded())) + "%"
     }
 
-    /// A JSON string literal (RFC 8259 §7 escapes; details quote upstream bytes, which may hold control characters).
+    /// A JSON string literal (details quote upstream bytes, which may hold control characters).
     static func jsonString(_ value: String) -> String {
-        var out = "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
+        JSONText.quoted(value)
     }
 
     /// Bytes from an upstream as nginx quotes them in its error log: printable ASCII as is, the rest `\xHH`.

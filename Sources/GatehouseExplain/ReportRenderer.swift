@@ -141,23 +141,8 @@ public enum ReportRenderer {
         "[" + values.map(quote).joined(separator: ", ") + "]"
     }
 
-    /// A JSON string literal (RFC 8259 §7 escapes; log lines carry control bytes and odd UTF-8).
+    /// A JSON string literal (log lines carry control bytes and odd UTF-8).
     static func quote(_ value: String) -> String {
-        var out = "\""
-        out.reserveCapacity(value.utf8.count + 2)
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
+        JSONText.quoted(value)
     }
 }

@@ -173,32 +173,6 @@ public struct ErrorResponse: Sendable {
     }
 }
 
-/// JSON string escaping without Foundation (the access log and error bodies are on the data path).
-enum JSONText {
-    static func quoted(_ text: String) -> String {
-        var result = "\""
-        Self.appendEscaped(text, to: &result)
-        result.append("\"")
-        return result
-    }
-
-    static func appendEscaped(_ text: String, to result: inout String) {
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            case "\r": result += "\\r"
-            case "\t": result += "\\t"
-            case "\u{0}"..."\u{1F}", "\u{7F}":
-                let hex = String(scalar.value, radix: 16)
-                result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: result.unicodeScalars.append(scalar)
-            }
-        }
-    }
-}
-
 /// HTML text escaping for the error page.
 enum HTMLText {
     static func escaped(_ text: String) -> String {

@@ -1,5 +1,7 @@
 import Foundation
 
+@testable import GatehouseCore
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -7,19 +9,15 @@ import Glibc
 /// A seeded, reproducible byte mutator for the fuzz tests: the same seed gives the same inputs on
 /// every machine, so a finding is replayed by its seed and iteration number.
 struct Mutator {
-    private var state: UInt64
+    /// The gateway's own generator: the same sequence for a seed everywhere.
+    private var random: SplitMix64
 
     init(seed: UInt64) {
-        self.state = seed
+        self.random = SplitMix64(seed: seed)
     }
 
-    /// SplitMix64.
     mutating func next() -> UInt64 {
-        self.state &+= 0x9E37_79B9_7F4A_7C15
-        var z = self.state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+        self.random.next()
     }
 
     mutating func below(_ bound: Int) -> Int { bound <= 1 ? 0 : Int(self.next() % UInt64(bound)) }
