@@ -27,3 +27,20 @@ done
 [ -n "$seen" ] || { echo "no Proxy-Status error seen from the flaky upstream"; exit 1; }
 echo "demo ok: stable route 200, flaky upstream explained as $seen"
 curl -s --max-time 5 "http://127.0.0.1:$admin/stats" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["requests"]>0, d; print("admin /stats ok:", d["gateway_errors"])'
+# The guarded cluster health-checks the same three servers: once /readyz says the first checks are
+# done, flaky is out and every request is answered 200.
+for _ in $(seq 1 200); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$admin/readyz")" = 200 ] && break
+    sleep 0.05
+done
+for _ in $(seq 1 12); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$listen/guarded/")
+    [ "$code" = 200 ] || { echo "guarded route answered $code"; exit 1; }
+done
+curl -s --max-time 5 "http://127.0.0.1:$admin/admin/upstreams" | python3 -c '
+import json,sys
+d=json.load(sys.stdin)
+guarded=[c for c in d["clusters"] if c["name"]=="guarded"][0]
+states=sorted(s["state"] for s in guarded["servers"])
+assert states==["healthy","healthy","unhealthy"], guarded
+print("admin /admin/upstreams ok: guarded cluster", states)'

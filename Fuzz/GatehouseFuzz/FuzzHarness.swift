@@ -17,7 +17,7 @@ enum FuzzHarness {
         }
 
         func connect(
-            to target: ProxySnapshot.Target, cluster: Cluster, id: Int, on eventLoop: any EventLoop
+            to endpoint: Endpoint, cluster: Cluster, id: Int, on eventLoop: any EventLoop
         ) -> EventLoopFuture<any Channel> {
             let channel = EmbeddedChannel(loop: self.loop)
             do {

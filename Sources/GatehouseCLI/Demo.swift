@@ -60,8 +60,11 @@ struct Demo: AsyncParsableCommand {
             Try:
               curl -i http://\(base)/stable/                   always 200 (cluster 'stable': app-1, app-2)
               curl -i http://\(base)/                          round robin over all three: 200, 200, then 502/504 from flaky
+              curl -i http://\(base)/guarded/                  all three again, with health checks and outlier detection: flaky is taken out, always 200
               curl -i -H 'Accept: application/json' http://\(base)/    the same errors as application/problem+json
               curl -s http://\(adminBase)/stats                      errors by Proxy-Status type, per server
+              curl -s http://\(adminBase)/admin/upstreams            every server's health state, why, since when
+              curl -s -X POST http://\(adminBase)/admin/upstreams/stable/\(app1.address)/drain    take app-1 out gracefully (/enable brings it back)
             Every gateway error carries a Proxy-Status header naming the cause; the access log below has one JSON line per request.
             Press Ctrl-C to stop.
 
@@ -82,6 +85,12 @@ struct Demo: AsyncParsableCommand {
         let addresses = servers.compactMap(HostPort.parse)
         // Short limits so the hanging phase answers 504 in seconds rather than after the 30 s default.
         let timeouts = Cluster.Timeouts(connect: .seconds(1), responseHeader: .seconds(3), idle: .seconds(10), request: .seconds(30))
+        // The prevention side: a check every second takes flaky out within one check, outlier
+        // detection catches what a check misses between two, and a returning server ramps up.
+        let healthCheck = Cluster.HealthCheck(
+            kind: .http(path: "/status/200"), interval: .seconds(1), timeout: .milliseconds(500), healthyThreshold: 2,
+            unhealthyThreshold: 2)
+        let outliers = Cluster.OutlierDetection(consecutiveFailures: 3, baseEjectionTime: .seconds(10))
         return GatehouseConfiguration(
             listeners: [Listener(name: "demo", address: listen)],
             admin: Admin(address: admin),
@@ -89,9 +98,13 @@ struct Demo: AsyncParsableCommand {
             clusters: [
                 Cluster(name: "stable", servers: addresses.prefix(2).map { Cluster.Server(address: $0) }, timeouts: timeouts),
                 Cluster(name: "mixed", servers: addresses.map { Cluster.Server(address: $0) }, timeouts: timeouts),
+                Cluster(
+                    name: "guarded", servers: addresses.map { Cluster.Server(address: $0) }, balance: .leastRequest,
+                    timeouts: timeouts, healthCheck: healthCheck, outlierDetection: outliers, slowStart: .seconds(10)),
             ],
             routes: [
                 Route(name: "stable", match: .init(pathPrefix: "/stable/"), cluster: "stable", stripPrefix: true),
+                Route(name: "guarded", match: .init(pathPrefix: "/guarded/"), cluster: "guarded", stripPrefix: true),
                 Route(name: "mixed", match: .init(pathPrefix: "/"), cluster: "mixed"),
             ],
             exposeDetails: true)

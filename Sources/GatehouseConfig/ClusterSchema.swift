@@ -1,5 +1,6 @@
-// The key tables under `clusters:`. Later issues add `health_check`, `outlier_detection`, `retries` and
-// `slow_start` as lines in `ClusterDraft.fields`.
+import Yams
+
+// The key tables under `clusters:`.
 
 extension RootDraft {
     mutating func readClusters(_ value: Value) {
@@ -16,11 +17,14 @@ extension RootDraft {
             var draft = ClusterDraft()
             value.walker.walk(
                 entry.value.node, subject: "cluster '\(entry.name)'", fields: ClusterDraft.fields, into: &draft)
+            draft.crossCheck(value.walker)
             guard let servers = draft.servers else { continue }
             clusters.append(
                 Cluster(
-                    name: entry.name, servers: servers, balance: draft.balance, timeouts: draft.timeouts,
-                    pool: draft.pool, limits: draft.limits))
+                    name: entry.name, servers: servers, balance: draft.balance?.value ?? .roundRobin, hashOn: draft.hashOn?.value,
+                    timeouts: draft.timeouts, pool: draft.pool, limits: draft.limits, healthCheck: draft.healthCheck,
+                    outlierDetection: draft.outlierDetection, slowStart: draft.slowStart,
+                    panicThreshold: draft.panicThreshold, dnsRefresh: draft.dnsRefresh))
         }
         self.clusters = clusters
     }
@@ -29,17 +33,85 @@ extension RootDraft {
 /// A cluster while it is read.
 struct ClusterDraft {
     var servers: [Cluster.Server]?
-    var balance = Cluster.Balance.roundRobin
+    var balance: Located<Cluster.Balance>?
+    var hashOn: Located<Cluster.HashKey>?
     var timeouts = Cluster.Timeouts()
     var pool = Cluster.Pool()
     var limits = Cluster.Limits()
+    var healthCheck: Cluster.HealthCheck?
+    var outlierDetection: Cluster.OutlierDetection?
+    var slowStart: Duration?
+    var panicThreshold = 50
+    var dnsRefresh = Duration.seconds(30)
 
     static let fields: [Field<ClusterDraft>] = [
         Field("servers", required: true) { $0.servers = Self.servers($1) },
-        Field("balance") { $0.balance = $1.choice("balance", of: Cluster.Balance.self) ?? $0.balance },
+        Field("balance") { draft, value in
+            if let balance = value.choice("balance", of: Cluster.Balance.self) { draft.balance = value.at(balance) }
+        },
+        Field("hash_on") { draft, value in draft.hashOn = Self.hashKey(value).map { value.at($0) } },
         Field("timeouts") { $1.walk(fields: Cluster.Timeouts.fields, into: &$0.timeouts) },
         Field("pool") { $1.walk(fields: Cluster.Pool.fields, into: &$0.pool) },
         Field("limits") { $1.walk(fields: Cluster.Limits.fields, into: &$0.limits) },
+        Field("health_check") { draft, value in
+            var check = HealthCheckDraft()
+            value.walk(fields: HealthCheckDraft.fields, into: &check)
+            draft.healthCheck = check.finish(value)
+        },
+        Field("outlier_detection") { draft, value in
+            var detection = Cluster.OutlierDetection()
+            value.walk(fields: Cluster.OutlierDetection.fields, into: &detection)
+            if detection.maxEjectionTime < detection.baseEjectionTime {
+                value.error("max_ejection_time must not be shorter than base_ejection_time")
+            }
+            draft.outlierDetection = detection
+        },
+        Field("slow_start") { $0.slowStart = $1.duration() },
+        Field("panic_threshold") { $0.panicThreshold = $1.percent() ?? $0.panicThreshold },
+        Field("dns_refresh") { $0.dnsRefresh = $1.duration() ?? $0.dnsRefresh },
+    ]
+
+    /// Checks between keys: a policy that needs a key, a key that its policy would ignore.
+    func crossCheck(_ walker: Walker) {
+        let balance = self.balance?.value ?? .roundRobin
+        if let located = self.balance, balance == .consistentHash, self.hashOn == nil {
+            walker.error(
+                "balance: consistent_hash needs hash_on (header: NAME, cookie: NAME or client_address)",
+                at: located.location)
+        }
+        if let hashOn = self.hashOn, balance != .consistentHash {
+            walker.error(
+                "hash_on only applies to balance: consistent_hash (balance is \(balance.rawValue))", at: hashOn.location)
+        }
+    }
+
+    /// `client_address`, `{header: NAME}` or `{cookie: NAME}`.
+    static func hashKey(_ value: Value) -> Cluster.HashKey? {
+        if case .scalar = value.node {
+            guard let text = value.string() else { return nil }
+            if text == "client_address" { return .clientAddress }
+            value.error("expected client_address, {header: NAME} or {cookie: NAME} for hash_on, got '\(text)'")
+            return nil
+        }
+        var key: Cluster.HashKey?
+        value.walk(fields: Self.hashKeyFields, into: &key)
+        if key == nil, case .mapping = value.node {
+            value.error("hash_on needs one of header or cookie")
+        }
+        return key
+    }
+
+    static let hashKeyFields: [Field<Cluster.HashKey?>] = [
+        Field("header") { key, value in
+            guard let name = value.nonEmptyString() else { return }
+            if key != nil { value.error("hash_on takes one of header or cookie, not both") }
+            key = .header(name.lowercased())
+        },
+        Field("cookie") { key, value in
+            guard let name = value.nonEmptyString() else { return }
+            if key != nil { value.error("hash_on takes one of header or cookie, not both") }
+            key = .cookie(name)
+        },
     ]
 
     static func servers(_ value: Value) -> [Cluster.Server]? {
@@ -96,5 +168,106 @@ extension Cluster.Limits {
         Field("max_response_header_bytes") {
             $0.maxResponseHeaderBytes = $1.size(1024...Int64(Int.max)).map(Int.init) ?? $0.maxResponseHeaderBytes
         }
+    ]
+}
+
+/// A `health_check:` block while it is read.
+struct HealthCheckDraft {
+    var type = "http"
+    var path: Located<String>?
+    var check = Cluster.HealthCheck()
+    var jitter: Duration?
+
+    static let fields: [Field<HealthCheckDraft>] = [
+        Field("type") { draft, value in
+            guard let text = value.string() else { return }
+            guard ["http", "tcp"].contains(text) else {
+                value.error("unknown health check type '\(text)' (allowed: http, tcp)")
+                return
+            }
+            draft.type = text
+        },
+        Field("path") { draft, value in
+            guard let path = value.nonEmptyString() else { return }
+            guard path.hasPrefix("/"), !path.contains(where: { $0 == " " || $0 == "\r" || $0 == "\n" }) else {
+                value.error("health check path must start with '/' and contain no spaces, got '\(path)'")
+                return
+            }
+            draft.path = value.at(path)
+        },
+        Field("interval") { $0.check.interval = $1.duration() ?? $0.check.interval },
+        Field("jitter") { draft, value in
+            // 0 is a legitimate jitter (probes exactly on the interval), unlike a 0 limit.
+            if case .scalar(let scalar) = value.node, scalar.string == "0" {
+                draft.jitter = .zero
+            } else {
+                draft.jitter = value.duration()
+            }
+        },
+        Field("timeout") { $0.check.timeout = $1.duration() ?? $0.check.timeout },
+        Field("healthy_threshold") { $0.check.healthyThreshold = $1.int(1...100) ?? $0.check.healthyThreshold },
+        Field("unhealthy_threshold") { $0.check.unhealthyThreshold = $1.int(1...100) ?? $0.check.unhealthyThreshold },
+        Field("expected_statuses") { draft, value in
+            if let ranges = Self.statusRanges(value) { draft.check.expectedStatuses = ranges }
+        },
+        Field("expected_body") { $0.check.expectedBody = $1.nonEmptyString() },
+        Field("host") { $0.check.host = $1.nonEmptyString() },
+    ]
+
+    func finish(_ value: Value) -> Cluster.HealthCheck {
+        var check = self.check
+        if self.type == "tcp" {
+            check.kind = .tcp
+            if let path = self.path {
+                value.walker.error("a tcp health check has no path (use type: http)", at: path.location)
+            }
+            if check.expectedBody != nil { value.error("a tcp health check cannot expect a body (use type: http)") }
+        } else {
+            check.kind = .http(path: self.path?.value ?? "/")
+        }
+        check.jitter = self.jitter ?? check.interval / 10
+        if check.jitter >= check.interval { value.error("health check jitter must be shorter than its interval") }
+        if check.timeout > check.interval {
+            value.error("health check timeout must not be longer than its interval (probes would overlap)")
+        }
+        return check
+    }
+
+    /// `[200, "200-299", "2xx"]`.
+    static func statusRanges(_ value: Value) -> [ClosedRange<Int>]? {
+        guard let items = value.sequence(nonEmpty: true) else { return nil }
+        var ranges: [ClosedRange<Int>] = []
+        for item in items {
+            guard let text = item.string() else { continue }
+            if let range = Self.statusRange(text) {
+                ranges.append(range)
+            } else {
+                item.error("invalid status '\(text)' for \(item.subject): expected 200, 200-299 or 2xx (100–599)")
+            }
+        }
+        return ranges.isEmpty ? nil : ranges
+    }
+
+    static func statusRange(_ text: String) -> ClosedRange<Int>? {
+        let valid = 100...599
+        if let status = Int(text) { return valid.contains(status) ? status...status : nil }
+        if text.count == 3, text.hasSuffix("xx"), let digit = text.first?.wholeNumberValue, (1...5).contains(digit) {
+            return digit * 100...digit * 100 + 99
+        }
+        let bounds = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard bounds.count == 2, let low = Int(bounds[0]), let high = Int(bounds[1]), valid.contains(low),
+            valid.contains(high), low <= high
+        else { return nil }
+        return low...high
+    }
+}
+
+extension Cluster.OutlierDetection {
+    static let fields: [Field<Cluster.OutlierDetection>] = [
+        Field("consecutive_failures") { $0.consecutiveFailures = $1.int(1...1000) ?? $0.consecutiveFailures },
+        Field("count_5xx") { $0.countServerErrors = $1.bool() ?? $0.countServerErrors },
+        Field("base_ejection_time") { $0.baseEjectionTime = $1.duration() ?? $0.baseEjectionTime },
+        Field("max_ejection_time") { $0.maxEjectionTime = $1.duration() ?? $0.maxEjectionTime },
+        Field("max_ejection_percent") { $0.maxEjectionPercent = $1.percent() ?? $0.maxEjectionPercent },
     ]
 }

@@ -91,9 +91,18 @@ public struct Listener: Sendable, Equatable {
 /// The admin listener.
 public struct Admin: Sendable, Equatable {
     public var address: HostPort
+    /// A file holding the bearer token that admin requests must carry; required off loopback.
+    public var tokenFile: String?
 
-    public init(address: HostPort) {
+    public init(address: HostPort, tokenFile: String? = nil) {
         self.address = address
+        self.tokenFile = tokenFile
+    }
+
+    /// Whether the address only accepts local connections (`127.0.0.0/8`, `::1`, `localhost`).
+    public var isLoopback: Bool {
+        let host = self.address.host.lowercased()
+        return host == "localhost" || host == "::1" || ValueSyntax.ipv4(host)?.first == 127
     }
 }
 
@@ -179,9 +188,101 @@ public struct RequestLimits: Sendable, Equatable {
 
 /// An upstream cluster.
 public struct Cluster: Sendable, Equatable {
-    /// The balancing policies. Only round robin exists at this stage; later issues add the others.
+    /// The balancing policies.
     public enum Balance: String, Sendable, Equatable, CaseIterable {
+        /// Smooth weighted round robin (nginx's algorithm): weights spread evenly, `a a b` → `a b a`.
         case roundRobin = "round_robin"
+        /// The same policy under the name nginx users look for.
+        case weightedRoundRobin = "weighted_round_robin"
+        /// Power of two choices: of two random servers (weighted), the one with fewer requests in flight.
+        case leastRequest = "least_request"
+        /// A weighted random server per request.
+        case random
+        /// Maglev consistent hashing on `hash_on`: adding or removing one of N servers moves about 1/N of keys.
+        case consistentHash = "consistent_hash"
+    }
+
+    /// What `consistent_hash` hashes.
+    public enum HashKey: Sendable, Equatable {
+        /// A request header's value (lower-cased name).
+        case header(String)
+        /// A cookie's value.
+        case cookie(String)
+        /// The client's IP address as the gateway sees it (the TCP peer).
+        case clientAddress
+    }
+
+    /// Active health checking: probes each server on an interval; only healthy servers get traffic.
+    public struct HealthCheck: Sendable, Equatable {
+        public enum Kind: Sendable, Equatable {
+            /// `GET path`; healthy when the status is expected (and the body holds `expectedBody`).
+            case http(path: String)
+            /// Healthy when a TCP connection opens.
+            case tcp
+        }
+
+        public var kind: Kind
+        public var interval: Duration
+        /// Each wait is `interval` ± up to this much, so a fleet of gateways does not probe in step.
+        public var jitter: Duration
+        /// A probe not finished in this time fails (`connection_timeout` or `connection_read_timeout`).
+        public var timeout: Duration
+        /// Consecutive passes that make an unhealthy server healthy (rise).
+        public var healthyThreshold: Int
+        /// Consecutive failures that make a healthy server unhealthy (fall).
+        public var unhealthyThreshold: Int
+        /// Statuses that pass, as inclusive ranges.
+        public var expectedStatuses: [ClosedRange<Int>]
+        /// When set, the response body (its first 64 KiB) must contain this text.
+        public var expectedBody: String?
+        /// The Host header of the probe; the server's `host:port` when nil.
+        public var host: String?
+
+        public init(
+            kind: Kind = .http(path: "/"), interval: Duration = .seconds(5), jitter: Duration? = nil,
+            timeout: Duration = .seconds(2), healthyThreshold: Int = 2, unhealthyThreshold: Int = 3,
+            expectedStatuses: [ClosedRange<Int>] = [200...399], expectedBody: String? = nil, host: String? = nil
+        ) {
+            self.kind = kind
+            self.interval = interval
+            self.jitter = jitter ?? interval / 10
+            self.timeout = timeout
+            self.healthyThreshold = healthyThreshold
+            self.unhealthyThreshold = unhealthyThreshold
+            self.expectedStatuses = expectedStatuses
+            self.expectedBody = expectedBody
+            self.host = host
+        }
+
+        /// Whether a probe's status passes.
+        public func accepts(status: Int) -> Bool {
+            self.expectedStatuses.contains { $0.contains(status) }
+        }
+    }
+
+    /// Passive health: ejects a server that keeps failing real requests.
+    public struct OutlierDetection: Sendable, Equatable {
+        /// Consecutive gateway failures (connect failures, resets, timeouts, malformed responses) that eject.
+        public var consecutiveFailures: Int
+        /// Whether a 5xx answered by the server counts as a failure too.
+        public var countServerErrors: Bool
+        /// The first ejection lasts this long; the n-th in a row lasts n times as long.
+        public var baseEjectionTime: Duration
+        /// No ejection lasts longer than this.
+        public var maxEjectionTime: Duration
+        /// Never more than this share of the cluster (percent, rounded down) is ejected at once.
+        public var maxEjectionPercent: Int
+
+        public init(
+            consecutiveFailures: Int = 5, countServerErrors: Bool = false, baseEjectionTime: Duration = .seconds(30),
+            maxEjectionTime: Duration = .seconds(300), maxEjectionPercent: Int = 50
+        ) {
+            self.consecutiveFailures = consecutiveFailures
+            self.countServerErrors = countServerErrors
+            self.baseEjectionTime = baseEjectionTime
+            self.maxEjectionTime = maxEjectionTime
+            self.maxEjectionPercent = maxEjectionPercent
+        }
     }
 
     /// Per-phase time limits. None is infinite.
@@ -244,20 +345,40 @@ public struct Cluster: Sendable, Equatable {
     public var name: String
     public var servers: [Server]
     public var balance: Balance
+    /// What `consistent_hash` hashes; required for that policy, nil otherwise.
+    public var hashOn: HashKey?
     public var timeouts: Timeouts
     public var pool: Pool
     public var limits: Limits
+    /// Active health checks; nil = none (every server is assumed healthy unless ejected).
+    public var healthCheck: HealthCheck?
+    /// Passive health; nil = off.
+    public var outlierDetection: OutlierDetection?
+    /// A server that becomes healthy again gets its share ramped up over this window; nil = at once.
+    public var slowStart: Duration?
+    /// Below this share (percent) of healthy servers, balance across all of them (panic mode); 0 = never.
+    public var panicThreshold: Int
+    /// How often servers given by DNS name are resolved again.
+    public var dnsRefresh: Duration
 
     public init(
-        name: String, servers: [Server], balance: Balance = .roundRobin, timeouts: Timeouts = Timeouts(),
-        pool: Pool = Pool(), limits: Limits = Limits()
+        name: String, servers: [Server], balance: Balance = .roundRobin, hashOn: HashKey? = nil,
+        timeouts: Timeouts = Timeouts(), pool: Pool = Pool(), limits: Limits = Limits(),
+        healthCheck: HealthCheck? = nil, outlierDetection: OutlierDetection? = nil, slowStart: Duration? = nil,
+        panicThreshold: Int = 50, dnsRefresh: Duration = .seconds(30)
     ) {
         self.name = name
         self.servers = servers
         self.balance = balance
+        self.hashOn = hashOn
         self.timeouts = timeouts
         self.pool = pool
         self.limits = limits
+        self.healthCheck = healthCheck
+        self.outlierDetection = outlierDetection
+        self.slowStart = slowStart
+        self.panicThreshold = panicThreshold
+        self.dnsRefresh = dnsRefresh
     }
 }
 

@@ -82,16 +82,30 @@ struct RootDraft {
     }
 
     mutating func readAdmin(_ value: Value) {
-        var draft: Located<HostPort>?
-        value.walk(fields: Self.adminFields, into: &draft)
-        self.admin = draft.map { Located(value: Admin(address: $0.value), location: $0.location) }
+        var draft = AdminDraft()
+        value.walk(fields: AdminDraft.fields, into: &draft)
+        guard let address = draft.address else { return }
+        let admin = Admin(address: address.value, tokenFile: draft.tokenFile)
+        // The admin API can drain servers and reload the config: never open to the network unguarded.
+        if !admin.isLoopback && admin.tokenFile == nil {
+            value.walker.error(
+                "admin address \(address.value) is not loopback: set token_file (a file holding a bearer token) or listen on 127.0.0.1",
+                at: address.location)
+        }
+        self.admin = Located(value: admin, location: address.location)
     }
 
-    static let adminFields: [Field<Located<HostPort>?>] = [
-        Field("address", required: true) { address, value in
-            address = value.hostPort(ports: 1...65535).map { value.at($0) }
-        }
-    ]
+    struct AdminDraft {
+        var address: Located<HostPort>?
+        var tokenFile: String?
+
+        static let fields: [Field<AdminDraft>] = [
+            Field("address", required: true) { draft, value in
+                draft.address = value.hostPort(ports: 1...65535).map { value.at($0) }
+            },
+            Field("token_file") { $0.tokenFile = $1.nonEmptyString() },
+        ]
+    }
 
     mutating func readRoutes(_ value: Value) {
         guard let items = value.sequence(nonEmpty: true) else { return }

@@ -197,6 +197,20 @@ struct Value {
         return number
     }
 
+    /// A share from 0 to 100, written `50` or `50%`.
+    func percent() -> Int? {
+        guard case .scalar(let scalar) = self.node else {
+            self.error("expected a percentage for \(self.subject), got \(Walker.describe(self.node))")
+            return nil
+        }
+        let text = scalar.string.hasSuffix("%") ? String(scalar.string.dropLast()) : scalar.string
+        guard let number = Int(text), (0...100).contains(number) else {
+            self.error("\(self.subject) must be a percentage from 0 to 100 (50 or 50%), got '\(scalar.string)'")
+            return nil
+        }
+        return number
+    }
+
     /// A duration greater than zero: every limit in the file is a real limit.
     func duration() -> Duration? {
         guard let text = self.string() else { return nil }

@@ -1,3 +1,4 @@
+import GatehouseCore
 import GatehouseErrors
 import NIOCore
 import NIOPosix
@@ -60,43 +61,13 @@ enum DNSProbe {
     private static func lookup(host: String, port: Int) -> DNSOutcome {
         let clock = ContinuousClock()
         let start = clock.now
-        var hints = addrinfo()
-        hints.ai_family = AF_UNSPEC
-        #if canImport(Darwin)
-        hints.ai_socktype = SOCK_STREAM
-        #else
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        #endif
-        hints.ai_protocol = Int32(IPPROTO_TCP)
-        var list: UnsafeMutablePointer<addrinfo>?
-        let code = getaddrinfo(host, String(port), &hints, &list)
+        let result = SystemResolver.lookup(host: host, port: port)
         let elapsed = clock.now - start
-        defer { if let list { freeaddrinfo(list) } }
-        guard code == 0 else {
-            var message = String(cString: gai_strerror(code))
-            if code == EAI_SYSTEM { message += ": " + String(cString: strerror(errno)) }
-            return DNSOutcome(addresses: [], elapsed: elapsed, failure: .lookup(code: code, message: message))
-        }
-        var addresses: [SocketAddress] = []
-        var cursor = list
-        while let entry = cursor {
-            if let address = Self.socketAddress(entry.pointee, host: host), !addresses.contains(address) {
-                addresses.append(address)
-            }
-            cursor = entry.pointee.ai_next
-        }
-        return DNSOutcome(addresses: addresses, elapsed: elapsed)
-    }
-
-    private static func socketAddress(_ info: addrinfo, host: String) -> SocketAddress? {
-        guard let pointer = info.ai_addr else { return nil }
-        switch info.ai_family {
-        case AF_INET:
-            return pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { SocketAddress($0.pointee, host: host) }
-        case AF_INET6:
-            return pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { SocketAddress($0.pointee, host: host) }
-        default:
-            return nil
+        switch result {
+        case .success(let addresses):
+            return DNSOutcome(addresses: addresses, elapsed: elapsed)
+        case .failure(let failure):
+            return DNSOutcome(addresses: [], elapsed: elapsed, failure: .lookup(code: failure.code, message: failure.message))
         }
     }
 }
@@ -121,48 +92,13 @@ public enum DNSDiagnosis {
                 "resolving \(host) got no answer within \(Format.limit(limit)): the resolver is not answering (timeout)"
             return StepResult(.failed, cause, finding: Finding(error: .dnsTimeout, cause: cause))
         case .lookup(let code, let message):
-            let (error, rcode) = Self.classify(code: code)
-            let cause = "resolving \(host) failed: \(rcode) (\(message), \(Self.name(of: code)))"
+            let (error, rcode) = SystemResolver.classify(code: code)
+            let cause = "resolving \(host) failed: \(rcode) (\(message), \(SystemResolver.name(of: code)))"
             var fix = error.fixHint
             if error == .dnsError, host.hasSuffix(".invalid") || host.hasSuffix(".invalid.") {
                 fix = "Fix the address: names under .invalid never resolve (RFC 6761)."
             }
             return StepResult(.failed, cause, finding: Finding(error: error, cause: cause, fix: fix))
-        }
-    }
-
-    /// glibc's EAI_NODATA and EAI_ADDRFAMILY: defined only under _GNU_SOURCE, so Swift does not import them.
-    #if canImport(Glibc)
-    static let eaiNoData: Int32 = -5
-    static let eaiAddressFamily: Int32 = -9
-    #else
-    static let eaiNoData: Int32 = Int32.min
-    static let eaiAddressFamily: Int32 = Int32.min + 1
-    #endif
-
-    /// The Proxy-Status type and the DNS answer it stands for (the `rcode` of `dns_error`).
-    public static func classify(code: Int32) -> (ProxyStatusError, String) {
-        switch code {
-        case EAI_NONAME: return (.dnsError, "NXDOMAIN, the name does not exist")
-        case EAI_AGAIN: return (.dnsTimeout, "timeout or SERVFAIL, the resolver did not give an answer")
-        case EAI_FAIL: return (.dnsError, "non-recoverable resolver failure (REFUSED or FORMERR)")
-        case Self.eaiNoData: return (.dnsError, "NODATA, the name exists but has no address")
-        case Self.eaiAddressFamily: return (.dnsError, "NODATA, no address of a usable family")
-        default: return (.dnsError, "resolver error")
-        }
-    }
-
-    /// `EAI_NONAME` and friends, for the report.
-    static func name(of code: Int32) -> String {
-        switch code {
-        case EAI_NONAME: return "EAI_NONAME"
-        case EAI_AGAIN: return "EAI_AGAIN"
-        case EAI_FAIL: return "EAI_FAIL"
-        case EAI_SYSTEM: return "EAI_SYSTEM"
-        case EAI_MEMORY: return "EAI_MEMORY"
-        case Self.eaiNoData: return "EAI_NODATA"
-        case Self.eaiAddressFamily: return "EAI_ADDRFAMILY"
-        default: return "EAI \(code)"
         }
     }
 }

@@ -173,7 +173,7 @@ import Testing
                   idle_timeout: 10
                 limits:
                   max_response_header_bytes: 512
-                health_check: {}
+                health_checks: {}
             routes:
               - cluster: app
             """
@@ -187,7 +187,7 @@ import Testing
                 "g.yaml:13:17: 'weight' must be between 1 and 1000, got 0",
                 "g.yaml:15:17: expected an integer for 'weight', got '1.5'",
                 "g.yaml:16:9: servers[7] needs 'address'",
-                "g.yaml:17:14: unknown balance 'round-robin'; did you mean 'round_robin'? (allowed: round_robin)",
+                "g.yaml:17:14: unknown balance 'round-robin'; did you mean 'round_robin'? (allowed: round_robin, weighted_round_robin, least_request, random, consistent_hash)",
                 "g.yaml:19:16: invalid duration '30' for 'connect': durations need a unit: 2s, 250ms, 5m, 1h",
                 "g.yaml:20:24: 'response_header' must be greater than 0",
                 "g.yaml:21:13: invalid duration '1.5s' for 'idle': \(duration)",
@@ -195,7 +195,7 @@ import Testing
                 "g.yaml:24:28: 'max_idle_per_server' must be at least 0, got -1",
                 "g.yaml:25:21: invalid duration '10' for 'idle_timeout': durations need a unit: 2s, 250ms, 5m, 1h",
                 "g.yaml:27:34: 'max_response_header_bytes' must be at least 1024 bytes, got 512",
-                "g.yaml:28:5: unknown key 'health_check'",
+                "g.yaml:28:5: unknown key 'health_checks'; did you mean 'health_check'?",
             ])
     }
 

@@ -2,6 +2,7 @@ import GatehouseConfig
 import GatehouseErrors
 import Logging
 import NIOCore
+import Synchronization
 import NIOHTTP1
 import NIOPosix
 
@@ -63,18 +64,23 @@ extension DownstreamHandler {
         exchange.timeouts = runtime.cluster.timeouts
         exchange.requestDeadline = exchange.start + TimeAmount(runtime.cluster.timeouts.request)
         exchange.phase = .selectUpstream
-        guard let targetIndex = self.loop.pickTarget(cluster: entry.clusterIndex) else {
-            self.fail(exchange, ProxyFailure(type: .destinationUnavailable, phase: .selectUpstream, details: "cluster \(runtime.cluster.name) has no servers"))
+        let hash = runtime.cluster.hashOn.map { self.hashKey($0, head: head) } ?? nil
+        let endpoint: Endpoint
+        switch self.loop.pick(cluster: entry.clusterIndex, hash: hash) {
+        case .success(let picked): endpoint = picked
+        case .failure(let failure):
+            self.fail(exchange, failure)
             return
         }
-        let target = runtime.targets[targetIndex]
-        exchange.target = targetIndex
-        exchange.record.upstream = target.display
+        endpoint.active.wrappingAdd(1, ordering: .relaxed)
+        exchange.endpoint = endpoint
+        exchange.target = endpoint.server
+        exchange.record.upstream = endpoint.display
 
         let host: String
         switch entry.route.hostRewrite {
-        case .preserve: host = exchange.record.host ?? target.display
-        case .upstream: host = target.display
+        case .preserve: host = exchange.record.host ?? endpoint.serverName
+        case .upstream: host = endpoint.serverName
         case .fixed(let value): host = value
         }
         exchange.upstreamHead = HeaderRewriter.upstreamRequestHead(
@@ -89,23 +95,42 @@ extension DownstreamHandler {
             self.context?.writeAndFlush(
                 self.wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
         }
-        let pool = self.loop.pools[entry.clusterIndex][targetIndex]
+        let pool = self.loop.pool(for: endpoint)
         if let connection = pool.lease() {
             self.attach(connection, to: exchange, reused: true)
         } else {
-            self.connect(exchange, target: target, pool: pool, runtime: runtime)
+            self.connect(exchange, endpoint: endpoint, pool: pool, runtime: runtime)
+        }
+    }
+
+    /// The request's consistent-hash key; nil when the request has none (the balancer then picks at random).
+    private func hashKey(_ key: Cluster.HashKey, head: HTTPRequestHead) -> UInt64? {
+        switch key {
+        case .header(let name):
+            return head.headers.first(name: name).map(StableHash.hash)
+        case .cookie(let name):
+            for field in head.headers[canonicalForm: "cookie"] {
+                for pair in field.split(separator: ";") {
+                    let trimmed = pair.drop { $0 == " " }
+                    guard let equals = trimmed.firstIndex(of: "="), trimmed[..<equals] == name else { continue }
+                    return StableHash.hash(String(trimmed[trimmed.index(after: equals)...]))
+                }
+            }
+            return nil
+        case .clientAddress:
+            return self.clientIP == "-" ? nil : StableHash.hash(self.clientIP)
         }
     }
 
     private func connect(
-        _ exchange: Exchange, target: ProxySnapshot.Target, pool: UpstreamConnectionPool,
+        _ exchange: Exchange, endpoint: Endpoint, pool: UpstreamConnectionPool,
         runtime: ProxySnapshot.ClusterRuntime
     ) {
         guard let context = self.context else { return }
         exchange.phase = .connect
         let id = self.loop.makeConnectionID()
         let future = self.loop.connector.connect(
-            to: target, cluster: runtime.cluster, id: id, on: context.eventLoop)
+            to: endpoint, cluster: runtime.cluster, id: id, on: context.eventLoop)
         future.assumeIsolated().whenComplete { [self] result in
             switch result {
             case .success(let channel):
@@ -255,6 +280,10 @@ extension DownstreamHandler {
         let record = exchange.record
         self.loop.stats.record(
             record, cluster: exchange.cluster, server: exchange.target, openedConnection: exchange.openedConnection)
+        if let endpoint = exchange.endpoint {
+            exchange.endpoint = nil
+            self.recordOutcome(record, endpoint: endpoint)
+        }
         if self.loop.accessLog.isEnabled { self.loop.accessLog.append(record.jsonLine()) }
         if let failure = record.failure, failure.type != .httpRequestError {
             var metadata: Logger.Metadata = [
@@ -267,6 +296,20 @@ extension DownstreamHandler {
             if let details = failure.details { metadata["details"] = .string(details) }
             self.loop.logger.error(
                 "\(record.method) \(record.path): \(failure.type.summary) Fix: \(failure.type.fixHint)", metadata: metadata)
+        }
+    }
+}
+
+extension DownstreamHandler {
+    /// Passive health: what this request says about its endpoint.
+    func recordOutcome(_ record: RequestRecord, endpoint: Endpoint) {
+        endpoint.active.wrappingSubtract(1, ordering: .relaxed)
+        endpoint.requests.wrappingAdd(1, ordering: .relaxed)
+        if let failure = record.failure, failure.type.failingHop == .upstream { endpoint.countError(failure.type) }
+        guard let detection = self.snapshot.clusters[endpoint.cluster].cluster.outlierDetection else { return }
+        let failed = OutlierDetector.counts(record.failure?.type, status: record.status, configuration: detection)
+        if endpoint.recordOutcome(failed: failed), let controller = self.loop.controller {
+            controller.failureThresholdReached(endpoint, lastError: record.failure?.type, status: record.status)
         }
     }
 }

@@ -13,7 +13,10 @@ final class Exchange {
 
     // Where it goes.
     var cluster = -1
+    /// The configured server's index in the cluster (for the stats), -1 before one is picked.
     var target = -1
+    /// The endpoint picked; holds one of its active-request counts until the exchange is logged.
+    var endpoint: Endpoint?
     var upstreamHead: HTTPRequestHead?
     var timeouts = Cluster.Timeouts() {
         didSet { self.idleTimeout = TimeAmount(self.timeouts.idle) }

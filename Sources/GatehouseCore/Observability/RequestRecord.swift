@@ -80,6 +80,13 @@ public struct RequestRecord: Sendable {
         return "\(micros / 1000).\(padded)"
     }
 
+    /// The wall-clock time now, as `iso8601`.
+    static func now() -> String {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Self.iso8601(seconds: Int(now.tv_sec), nanoseconds: Int(now.tv_nsec))
+    }
+
     /// `2026-11-21T06:15:37.123Z` from epoch seconds.
     public static func iso8601(seconds: Int, nanoseconds: Int) -> String {
         CivilDate.iso8601(seconds: seconds, nanoseconds: nanoseconds)

@@ -5,9 +5,16 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-/// The admin listener: `GET /healthz` and `GET /stats` (JSON: requests, gateway errors by
-/// Proxy-Status type, per-server counters, the latest errors). The dashboard and the full admin
-/// API come with later issues; this is what an operator can already read during an outage.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The admin listener: the gateway's own health (`/healthz`, `/readyz`), the upstreams' state
+/// (`/admin/upstreams`, drain and enable), the running configuration (`/admin/config`) and the
+/// counters (`/stats`). With a token file, every request but `/healthz` and `/readyz` must carry
+/// `Authorization: Bearer TOKEN`.
 public final class AdminServer: Sendable {
     private let proxy: ProxyServer
     private let group: any EventLoopGroup
@@ -18,15 +25,16 @@ public final class AdminServer: Sendable {
         self.group = group
     }
 
-    /// Binds the admin address and returns the bound address.
+    /// Reads the token file (if configured), binds the admin address and returns the bound address.
     public func start(host: String, port: Int) async throws -> SocketAddress? {
         let proxy = self.proxy
+        let token = try self.proxy.snapshot.configuration.admin?.tokenFile.map(Self.readToken)
         let channel = try await ServerBootstrap(group: self.group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(AdminHandler(proxy: proxy))
+                    try channel.pipeline.syncOperations.addHandler(AdminHandler(proxy: proxy, token: token))
                 }
             }
             .bind(host: host, port: port).get()
@@ -37,6 +45,27 @@ public final class AdminServer: Sendable {
     public func stop() async {
         let channel = self.channel.withLockedValue { $0 }
         try? await channel?.close()
+    }
+
+    /// The token: the file's content without surrounding whitespace; an empty or unreadable file is an error.
+    static func readToken(_ path: String) throws -> String {
+        guard let file = fopen(path, "r") else {
+            throw AdminTokenError(description: "cannot read admin token file \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = fread(&chunk, 1, chunk.count, file)
+            if count <= 0 { break }
+            bytes += chunk[0..<count]
+            if bytes.count > 64 * 1024 { break }
+        }
+        let token = String(decoding: bytes, as: UTF8.self).trimmingWhitespace
+        guard !token.isEmpty, !token.contains(where: { $0 == "\n" || $0 == "\r" }) else {
+            throw AdminTokenError(description: "admin token file \(path) must hold one non-empty line")
+        }
+        return token
     }
 
     /// The `/stats` document.
@@ -52,9 +81,10 @@ public final class AdminServer: Sendable {
         json += ",\"upstream_connections_opened\":\(stats.upstreamConnectionsOpened),\"clusters\":["
         json += proxy.snapshot.clusters.map { runtime in
             var cluster = "{\"name\":\(JSONText.quoted(runtime.cluster.name)),\"servers\":["
-            cluster += runtime.targets.map { target in
-                let server = stats.servers[target.display] ?? GatewayStats.Server()
-                var item = "{\"address\":\(JSONText.quoted(target.display)),\"requests\":\(server.requests)"
+            cluster += runtime.cluster.servers.map { configured in
+                let name = configured.address.description
+                let server = stats.servers[name] ?? GatewayStats.Server()
+                var item = "{\"address\":\(JSONText.quoted(name)),\"requests\":\(server.requests)"
                 item += ",\"failures\":\(server.failures)"
                 item += ",\"last_error\":" + (server.lastError.map { "\"\($0.token)\"" } ?? "null")
                 item += ",\"last_error_time\":" + (server.lastErrorTime.map(JSONText.quoted) ?? "null") + "}"
@@ -77,16 +107,30 @@ public final class AdminServer: Sendable {
     }
 }
 
+/// The admin token file is unusable.
+public struct AdminTokenError: Error, CustomStringConvertible {
+    public var description: String
+}
+
+extension String {
+    var trimmingWhitespace: String {
+        let characters = self.drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed()
+        return String(characters)
+    }
+}
+
 /// Answers admin requests; bodies are ignored.
 private final class AdminHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
     private let proxy: ProxyServer
+    private let token: String?
     private var head: HTTPRequestHead?
 
-    init(proxy: ProxyServer) {
+    init(proxy: ProxyServer, token: String?) {
         self.proxy = proxy
+        self.token = token
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -96,23 +140,107 @@ private final class AdminHandler: ChannelInboundHandler {
         case .end:
             guard let head = self.head else { return }
             self.head = nil
-            let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? "/"
-            let (status, type, body): (HTTPResponseStatus, String, String)
-            switch (head.method, path) {
-            case (.GET, "/healthz"): (status, type, body) = (.ok, "text/plain", "ok\n")
-            case (.GET, "/stats"), (.GET, "/"):
-                (status, type, body) = (.ok, "application/json", AdminServer.statsJSON(self.proxy))
-            default: (status, type, body) = (.notFound, "text/plain", "not found: try /stats or /healthz\n")
+            let answer = self.route(head)
+            let version = head.version
+            let keepAlive = head.isKeepAlive
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            answer.hop(to: context.eventLoop).whenComplete { result in
+                let (handler, context) = bound.value
+                let answer: AdminAnswer
+                switch result {
+                case .success(let value): answer = value
+                case .failure(let error): answer = AdminAnswer(status: 500, json: UpstreamController.errorJSON("\(error)"))
+                }
+                handler.respond(context, answer, version: version, keepAlive: keepAlive)
             }
-            var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
-            buffer.writeString(body)
-            var headers = HTTPHeaders()
-            headers.add(name: "Content-Type", value: type)
-            headers.add(name: "Content-Length", value: String(buffer.readableBytes))
-            headers.add(name: "Cache-Control", value: "no-store")
-            context.write(self.wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
-            context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
-            context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
         }
+    }
+
+    private func route(_ head: HTTPRequestHead) -> EventLoopFuture<AdminAnswer> {
+        let eventLoop = self.proxy.controller.loop
+        let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? "/"
+        let segments = path.split(separator: "/").map { Self.percentDecoded(String($0)) }
+        func answer(_ status: Int, _ json: String) -> EventLoopFuture<AdminAnswer> {
+            eventLoop.makeSucceededFuture(AdminAnswer(status: status, json: json))
+        }
+        let method = head.method
+        if segments == ["healthz"], method == .GET || method == .HEAD {
+            return answer(200, "{\"status\":\"ok\"}\n")
+        }
+        if segments == ["readyz"], method == .GET || method == .HEAD {
+            return self.proxy.controller.readiness()
+        }
+        if let token = self.token, !Self.authorized(head.headers, token: token) {
+            return answer(401, UpstreamController.errorJSON("this admin API needs Authorization: Bearer <token from admin.token_file>"))
+        }
+        if segments.isEmpty || segments == ["stats"], method == .GET {
+            return answer(200, AdminServer.statsJSON(self.proxy))
+        }
+        if segments == ["admin", "upstreams"], method == .GET {
+            return self.proxy.controller.upstreamsReport()
+        }
+        if segments == ["admin", "config"], method == .GET {
+            return answer(200, ConfigurationJSON.render(self.proxy.snapshot.configuration))
+        }
+        if segments.count == 5, segments[0] == "admin", segments[1] == "upstreams",
+            segments[4] == "drain" || segments[4] == "enable"
+        {
+            guard method == .POST else { return answer(405, UpstreamController.errorJSON("use POST")) }
+            return self.proxy.controller.setDrained(cluster: segments[2], server: segments[3], drained: segments[4] == "drain")
+        }
+        return answer(
+            404,
+            UpstreamController.errorJSON(
+                "not found: try /healthz, /readyz, /stats, /admin/upstreams, /admin/config, POST /admin/upstreams/CLUSTER/SERVER/drain|enable"))
+    }
+
+    /// Constant-time comparison, so the token cannot be guessed byte by byte from response times.
+    static func authorized(_ headers: HTTPHeaders, token: String) -> Bool {
+        guard let value = headers.first(name: "authorization"), value.lowercased().hasPrefix("bearer ") else {
+            return false
+        }
+        let offered = Array(value.utf8.dropFirst(7))
+        let expected = Array(token.utf8)
+        var difference = UInt8(offered.count == expected.count ? 0 : 1)
+        for index in 0..<max(offered.count, expected.count) {
+            let left = index < offered.count ? offered[index] : 0
+            let right = index < expected.count ? expected[index] : 0
+            difference |= left ^ right
+        }
+        return difference == 0
+    }
+
+    /// `%5B%3A%3A1%5D%3A8080` → `[::1]:8080`; invalid escapes are kept as written.
+    static func percentDecoded(_ text: String) -> String {
+        guard text.contains("%") else { return text }
+        var bytes: [UInt8] = []
+        var iterator = Array(text.utf8)[...]
+        while let byte = iterator.popFirst() {
+            if byte == UInt8(ascii: "%"), iterator.count >= 2,
+                let value = UInt8(String(decoding: iterator.prefix(2), as: UTF8.self), radix: 16)
+            {
+                bytes.append(value)
+                iterator = iterator.dropFirst(2)
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    private func respond(_ context: ChannelHandlerContext, _ answer: AdminAnswer, version: HTTPVersion, keepAlive: Bool) {
+        var buffer = context.channel.allocator.buffer(capacity: answer.json.utf8.count)
+        buffer.writeString(answer.json)
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "application/json")
+        headers.add(name: "Content-Length", value: String(buffer.readableBytes))
+        headers.add(name: "Cache-Control", value: "no-store")
+        if answer.status == 401 { headers.add(name: "WWW-Authenticate", value: "Bearer realm=\"gatehouse-admin\"") }
+        if !keepAlive { headers.add(name: "Connection", value: "close") }
+        let head = HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: answer.status), headers: headers)
+        context.write(self.wrapOutboundOut(.head(head)), promise: nil)
+        context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        let done = context.writeAndFlush(self.wrapOutboundOut(.end(nil)))
+        if !keepAlive { done.whenComplete { _ in context.close(promise: nil) } }
     }
 }

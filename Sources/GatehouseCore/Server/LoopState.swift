@@ -1,9 +1,12 @@
 import GatehouseConfig
+import GatehouseErrors
 import Logging
 import NIOCore
+import Synchronization
 
-/// What one event loop owns for the data path: its upstream pools (per cluster × server), its
-/// round-robin positions, its access-log batch, its request-id generator. Loop-bound: no locks.
+/// What one event loop owns for the data path: its upstream pools (per endpoint), its balancer
+/// cursors, the memberships the controller last published to it, its access-log batch, its
+/// request-id generator. Loop-bound: no locks.
 final class LoopState {
     let eventLoop: any EventLoop
     let snapshot: ProxySnapshot
@@ -11,41 +14,81 @@ final class LoopState {
     let logger: Logger
     let accessLog: AccessLogBuffer
     let sweeper: DeadlineSweeper
+    /// Receives passive-health events; nil for loops run without one (the in-memory tests).
+    let controller: UpstreamController?
     /// Opens upstream connections (TCP; the tests swap in in-memory channels).
     var connector: any UpstreamConnector = SocketUpstreamConnector()
-    /// `pools[cluster][target]`.
-    private(set) var pools: [[UpstreamConnectionPool]]
-    private var roundRobin: [Int]
+    /// The servers each cluster may use now, by cluster index.
+    private(set) var memberships: [ClusterMembership]
+    private var cursors: [BalancerCursor]
+    /// Pools by endpoint id, created on first use.
+    private var pools: [Int: UpstreamConnectionPool] = [:]
     private var nextConnectionID = 0
     private var random: SplitMix64
 
-    init(eventLoop: any EventLoop, snapshot: ProxySnapshot, stats: GatewayStats, logger: Logger, accessLog: AccessLogSink) {
+    init(
+        eventLoop: any EventLoop, snapshot: ProxySnapshot, stats: GatewayStats, logger: Logger,
+        accessLog: AccessLogSink, controller: UpstreamController? = nil, memberships: [ClusterMembership]? = nil
+    ) {
         self.eventLoop = eventLoop
         self.snapshot = snapshot
         self.stats = stats
         self.logger = logger
         self.accessLog = AccessLogBuffer(sink: accessLog, eventLoop: eventLoop)
         self.sweeper = DeadlineSweeper(eventLoop: eventLoop)
-        self.pools = snapshot.clusters.map { runtime in
-            runtime.targets.map { _ in
-                UpstreamConnectionPool(
-                    eventLoop: eventLoop, maxIdle: runtime.cluster.pool.maxIdlePerServer,
-                    idleTimeout: TimeAmount(runtime.cluster.pool.idleTimeout))
-            }
-        }
+        self.controller = controller
+        self.memberships = memberships ?? ClusterMembership.initial(snapshot)
         var seed = SystemRandomNumberGenerator()
         self.random = SplitMix64(seed: seed.next())
-        // Spread loops over the servers so that N loops do not all start on server 0.
-        self.roundRobin = snapshot.clusters.map { $0.schedule.isEmpty ? 0 : Int(seed.next() % UInt64($0.schedule.count)) }
+        self.cursors = snapshot.clusters.map { _ in BalancerCursor() }
     }
 
-    /// The next server of the cluster in weighted round-robin order, nil for an empty cluster.
-    func pickTarget(cluster: Int) -> Int? {
-        let schedule = self.snapshot.clusters[cluster].schedule
-        guard !schedule.isEmpty else { return nil }
-        let position = self.roundRobin[cluster] % schedule.count
-        self.roundRobin[cluster] = position + 1
-        return schedule[position]
+    /// Picks the endpoint for a request of the cluster, or says why none can be picked.
+    ///
+    /// - Parameter hash: the request's consistent-hash key, when the policy uses one.
+    func pick(cluster: Int, hash: UInt64?) -> Result<Endpoint, ProxyFailure> {
+        let membership = self.memberships[cluster]
+        let endpoints = membership.endpoints
+        guard
+            let index = self.cursors[cluster].pick(
+                in: membership.table, hash: hash, load: { endpoints[$0].active.load(ordering: .relaxed) },
+                using: &self.random),
+            index >= 0, index < endpoints.count
+        else {
+            return .failure(
+                membership.emptyFailure
+                    ?? ProxyFailure(type: .destinationUnavailable, phase: .selectUpstream, details: "no server to pick"))
+        }
+        return .success(endpoints[index])
+    }
+
+    /// This loop's pool for the endpoint.
+    func pool(for endpoint: Endpoint) -> UpstreamConnectionPool {
+        if let pool = self.pools[endpoint.id] { return pool }
+        let cluster = self.snapshot.clusters[endpoint.cluster].cluster
+        let pool = UpstreamConnectionPool(
+            eventLoop: self.eventLoop, maxIdle: cluster.pool.maxIdlePerServer,
+            idleTimeout: TimeAmount(cluster.pool.idleTimeout))
+        self.pools[endpoint.id] = pool
+        return pool
+    }
+
+    /// Takes the memberships current when the loop subscribed to the controller.
+    func install(memberships: [ClusterMembership]) {
+        self.memberships = memberships
+    }
+
+    /// Takes a membership the controller published: idle connections to endpoints no longer offered
+    /// are closed (in-flight exchanges finish on theirs), pools of endpoints gone for good are retired.
+    func install(_ membership: ClusterMembership, cluster: Int, retired: [Int]) {
+        guard cluster < self.memberships.count else { return }
+        let previous = self.memberships[cluster]
+        self.memberships[cluster] = membership
+        let offered = Set(membership.endpoints.map(\.id))
+        for endpoint in previous.endpoints where !offered.contains(endpoint.id) {
+            self.pools[endpoint.id]?.drain()
+        }
+        for id in retired { self.pools.removeValue(forKey: id)?.retire() }
     }
 
     func makeConnectionID() -> Int {
@@ -73,7 +116,7 @@ final class LoopState {
 
     /// Closes every idle upstream connection of this loop.
     func drainPools() {
-        for clusterPools in self.pools { for pool in clusterPools { pool.drain() } }
+        for pool in self.pools.values { pool.drain() }
     }
 }
 

@@ -10,6 +10,8 @@ import NIOPosix
 public final class ProxyServer: Sendable {
     public let snapshot: ProxySnapshot
     public let stats: GatewayStats
+    /// Health, ejection, DNS and drain state of every upstream.
+    public let controller: UpstreamController
     private let group: any EventLoopGroup
     private let logger: Logger
     private let accessLog: AccessLogSink
@@ -28,6 +30,7 @@ public final class ProxyServer: Sendable {
         self.group = group
         self.logger = logger
         self.accessLog = accessLog
+        self.controller = UpstreamController(snapshot: self.snapshot, loop: group.next(), logger: logger)
         var states: [ObjectIdentifier: NIOLoopBoundBox<LoopState?>] = [:]
         for loop in group.makeIterator() {
             states[ObjectIdentifier(loop)] = NIOLoopBoundBox.makeEmptyBox(valueType: LoopState.self, eventLoop: loop)
@@ -41,6 +44,8 @@ public final class ProxyServer: Sendable {
     /// - Throws: the bind error, naming the listener.
     @discardableResult
     public func start() async throws -> [SocketAddress] {
+        // Names resolved and first memberships published before the first request can arrive.
+        try await self.controller.start().get()
         var bound: [SocketAddress] = []
         for listener in self.snapshot.configuration.listeners {
             let channel: any Channel
@@ -72,6 +77,7 @@ public final class ProxyServer: Sendable {
     public func stop() async throws {
         let listeners = self.listeners.withLockedValue { $0 }
         for channel in listeners { try? await channel.close() }
+        try? await self.controller.stop().get()
         let open = self.connections.withLockedValue { $0.values }
         for channel in open { try? await channel.close() }
         for loop in self.group.makeIterator() {
@@ -126,7 +132,8 @@ public final class ProxyServer: Sendable {
         if let state = box?.value { return state }
         let state = LoopState(
             eventLoop: eventLoop, snapshot: self.snapshot, stats: self.stats, logger: self.logger,
-            accessLog: self.accessLog)
+            accessLog: self.accessLog, controller: self.controller, memberships: [])
+        state.install(memberships: self.controller.subscribe(state))
         box?.value = state
         return state
     }

@@ -25,8 +25,6 @@ public final class ProxySnapshot: Sendable {
     public struct ClusterRuntime: Sendable {
         public var cluster: Cluster
         public var targets: [Target]
-        /// Round-robin order honouring weights: each target index repeated `weight` times, interleaved.
-        public var schedule: [Int]
     }
 
     public let configuration: GatehouseConfiguration
@@ -57,18 +55,8 @@ public final class ProxySnapshot: Sendable {
                     display: server.address.description, host: server.address.host, port: server.address.port,
                     socketAddress: try? SocketAddress(ipAddress: server.address.host, port: server.address.port))
             }
-            return ClusterRuntime(cluster: cluster, targets: targets, schedule: Self.schedule(cluster.servers))
+            return ClusterRuntime(cluster: cluster, targets: targets)
         }
-    }
-
-    /// An interleaved weighted schedule (`a a b` becomes `a b a`), so weights spread evenly.
-    static func schedule(_ servers: [Cluster.Server]) -> [Int] {
-        var schedule: [Int] = []
-        let maxWeight = servers.map(\.weight).max() ?? 0
-        for round in 0..<maxWeight {
-            for (index, server) in servers.enumerated() where server.weight > round { schedule.append(index) }
-        }
-        return schedule
     }
 
     /// Whether the peer may set forwarding headers that the gateway extends.

@@ -10,6 +10,8 @@ final class UpstreamConnectionPool {
     private var sweepTask: Scheduled<Void>?
     /// Connections opened by this pool, for the reuse ratio.
     private(set) var connectionsOpened = 0
+    /// The endpoint is gone (DNS no longer names it): connections coming back are closed, not parked.
+    private var retired = false
 
     init(eventLoop: any EventLoop, maxIdle: Int, idleTimeout: TimeAmount) {
         self.eventLoop = eventLoop
@@ -36,7 +38,7 @@ final class UpstreamConnectionPool {
 
     /// Returns a connection after its exchange.
     func release(_ handler: UpstreamHandler, isReusable: Bool) {
-        switch self.state.connectionReleased(id: handler.id, isReusable: isReusable, now: .now()) {
+        switch self.state.connectionReleased(id: handler.id, isReusable: isReusable && !self.retired, now: .now()) {
         case .park(let armSweep):
             if armSweep { self.scheduleSweep(at: .now() + self.state.idleTimeout) }
         case .close:
@@ -56,6 +58,12 @@ final class UpstreamConnectionPool {
         self.close(self.state.drain())
         self.sweepTask?.cancel()
         self.sweepTask = nil
+    }
+
+    /// Closes the idle connections and every connection released later.
+    func retire() {
+        self.retired = true
+        self.drain()
     }
 
     private func close(_ ids: [Int]) {

@@ -22,16 +22,16 @@ enum UpstreamPipeline {
 /// tests that drive the real pipelines through `EmbeddedChannel`s. Called once per new connection,
 /// never per request on a reused one.
 protocol UpstreamConnector {
-    /// Opens a connection to `target` on `eventLoop`, with ``UpstreamPipeline`` installed.
+    /// Opens a connection to `endpoint` on `eventLoop`, with ``UpstreamPipeline`` installed.
     func connect(
-        to target: ProxySnapshot.Target, cluster: Cluster, id: Int, on eventLoop: any EventLoop
+        to endpoint: Endpoint, cluster: Cluster, id: Int, on eventLoop: any EventLoop
     ) -> EventLoopFuture<any Channel>
 }
 
 /// The production connector: a `ClientBootstrap` on the downstream connection's own event loop.
 struct SocketUpstreamConnector: UpstreamConnector {
     func connect(
-        to target: ProxySnapshot.Target, cluster: Cluster, id: Int, on eventLoop: any EventLoop
+        to endpoint: Endpoint, cluster: Cluster, id: Int, on eventLoop: any EventLoop
     ) -> EventLoopFuture<any Channel> {
         let limits = cluster.limits
         let bootstrap = ClientBootstrap(group: eventLoop)
@@ -42,7 +42,6 @@ struct SocketUpstreamConnector: UpstreamConnector {
                     try UpstreamPipeline.configure(channel, limits: limits, id: id)
                 }
             }
-        if let address = target.socketAddress { return bootstrap.connect(to: address) }
-        return bootstrap.connect(host: target.host, port: target.port)
+        return bootstrap.connect(to: endpoint.address)
     }
 }

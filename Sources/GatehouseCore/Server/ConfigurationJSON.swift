@@ -1,0 +1,102 @@
+import GatehouseConfig
+import GatehouseErrors
+
+/// The running configuration as JSON, for `GET /admin/config`: every value after defaults, so an
+/// operator sees what the gateway really uses. The admin token itself is never in the model (only
+/// its file's path), so nothing secret can leak from here.
+enum ConfigurationJSON {
+    static func render(_ configuration: GatehouseConfiguration) -> String {
+        var json = "{\"gateway_name\":\(q(configuration.gatewayName)),\"expose_details\":\(configuration.exposeDetails)"
+        json += ",\"listeners\":["
+        json += configuration.listeners.map { "{\"name\":\(q($0.name)),\"address\":\(q($0.address.description))}" }
+            .joined(separator: ",")
+        json += "],\"admin\":"
+        if let admin = configuration.admin {
+            json += "{\"address\":\(q(admin.address.description)),\"token_file\":"
+            json += (admin.tokenFile.map(q) ?? "null") + "}"
+        } else {
+            json += "null"
+        }
+        json += ",\"access_log\":"
+        switch configuration.accessLog {
+        case .stdout: json += "\"stdout\""
+        case .off: json += "\"off\""
+        case .file(let path): json += q(path)
+        }
+        let limits = configuration.requestLimits
+        json += ",\"request_limits\":{\"max_header_bytes\":\(limits.maxHeaderBytes),\"max_body_bytes\":\(limits.maxBodyBytes)"
+        json += ",\"max_request_line_bytes\":\(limits.maxRequestLineBytes),\"max_header_count\":\(limits.maxHeaderCount)"
+        json += ",\"max_pipelined_requests\":\(limits.maxPipelinedRequests)}"
+        json += ",\"trusted_proxies\":[" + configuration.trustedProxies.map { q($0.description) }.joined(separator: ",") + "]"
+        json += ",\"clusters\":{" + configuration.clusters.map { "\(q($0.name)):" + Self.cluster($0) }.joined(separator: ",")
+        json += "},\"routes\":[" + configuration.routes.map(Self.route).joined(separator: ",") + "]}\n"
+        return json
+    }
+
+    private static func cluster(_ cluster: Cluster) -> String {
+        var json = "{\"servers\":["
+        json += cluster.servers.map { "{\"address\":\(q($0.address.description)),\"weight\":\($0.weight)}" }
+            .joined(separator: ",")
+        json += "],\"balance\":\"\(cluster.balance.rawValue)\",\"hash_on\":"
+        switch cluster.hashOn {
+        case .none: json += "null"
+        case .header(let name): json += "{\"header\":\(q(name))}"
+        case .cookie(let name): json += "{\"cookie\":\(q(name))}"
+        case .clientAddress: json += "\"client_address\""
+        }
+        let timeouts = cluster.timeouts
+        json += ",\"timeouts\":{\"connect\":\(d(timeouts.connect)),\"response_header\":\(d(timeouts.responseHeader))"
+        json += ",\"idle\":\(d(timeouts.idle)),\"request\":\(d(timeouts.request))}"
+        json += ",\"pool\":{\"max_idle_per_server\":\(cluster.pool.maxIdlePerServer),\"idle_timeout\":\(d(cluster.pool.idleTimeout))}"
+        json += ",\"limits\":{\"max_response_header_bytes\":\(cluster.limits.maxResponseHeaderBytes)}"
+        json += ",\"health_check\":"
+        if let check = cluster.healthCheck {
+            switch check.kind {
+            case .http(let path): json += "{\"type\":\"http\",\"path\":\(q(path))"
+            case .tcp: json += "{\"type\":\"tcp\""
+            }
+            json += ",\"interval\":\(d(check.interval)),\"jitter\":\(d(check.jitter)),\"timeout\":\(d(check.timeout))"
+            json += ",\"healthy_threshold\":\(check.healthyThreshold),\"unhealthy_threshold\":\(check.unhealthyThreshold)"
+            json += ",\"expected_statuses\":["
+            json += check.expectedStatuses.map { q($0.lowerBound == $0.upperBound ? "\($0.lowerBound)" : "\($0.lowerBound)-\($0.upperBound)") }
+                .joined(separator: ",")
+            json += "],\"expected_body\":" + (check.expectedBody.map(q) ?? "null")
+            json += ",\"host\":" + (check.host.map(q) ?? "null") + "}"
+        } else {
+            json += "null"
+        }
+        json += ",\"outlier_detection\":"
+        if let detection = cluster.outlierDetection {
+            json += "{\"consecutive_failures\":\(detection.consecutiveFailures),\"count_5xx\":\(detection.countServerErrors)"
+            json += ",\"base_ejection_time\":\(d(detection.baseEjectionTime)),\"max_ejection_time\":\(d(detection.maxEjectionTime))"
+            json += ",\"max_ejection_percent\":\(detection.maxEjectionPercent)}"
+        } else {
+            json += "null"
+        }
+        json += ",\"slow_start\":" + (cluster.slowStart.map(d) ?? "null")
+        json += ",\"panic_threshold\":\(cluster.panicThreshold),\"dns_refresh\":\(d(cluster.dnsRefresh))}"
+        return json
+    }
+
+    private static func route(_ route: Route) -> String {
+        var json = "{\"name\":\(q(route.name)),\"match\":{\"host\":" + (route.match.host.map(q) ?? "null")
+        json += ",\"path_prefix\":\(q(route.match.pathPrefix))},\"cluster\":\(q(route.cluster))"
+        json += ",\"strip_prefix\":\(route.stripPrefix),\"rewrite_prefix\":" + (route.rewritePrefix.map(q) ?? "null")
+        json += ",\"host\":"
+        switch route.hostRewrite {
+        case .preserve: json += "\"preserve\""
+        case .upstream: json += "\"upstream\""
+        case .fixed(let value): json += "{\"fixed\":\(q(value))}"
+        }
+        return json + "}"
+    }
+
+    private static func q(_ text: String) -> String { JSONText.quoted(text) }
+
+    /// A duration as the file writes it: `30s`, `250ms`, `1.5s`.
+    static func d(_ duration: Duration) -> String {
+        let (seconds, attoseconds) = duration.components
+        let milliseconds = seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        return milliseconds % 1000 == 0 ? "\"\(milliseconds / 1000)s\"" : "\"\(milliseconds)ms\""
+    }
+}
