@@ -24,7 +24,7 @@ extension RootDraft {
                     name: entry.name, servers: servers, balance: draft.balance?.value ?? .roundRobin, hashOn: draft.hashOn?.value,
                     timeouts: draft.timeouts, pool: draft.pool, limits: draft.limits, healthCheck: draft.healthCheck,
                     outlierDetection: draft.outlierDetection, slowStart: draft.slowStart,
-                    panicThreshold: draft.panicThreshold, dnsRefresh: draft.dnsRefresh))
+                    panicThreshold: draft.panicThreshold, dnsRefresh: draft.dnsRefresh, retries: draft.retries))
         }
         self.clusters = clusters
     }
@@ -43,6 +43,7 @@ struct ClusterDraft {
     var slowStart: Duration?
     var panicThreshold = 50
     var dnsRefresh = Duration.seconds(30)
+    var retries = Cluster.Retries()
 
     static let fields: [Field<ClusterDraft>] = [
         Field("servers", required: true) { $0.servers = Self.servers($1) },
@@ -69,6 +70,12 @@ struct ClusterDraft {
         Field("slow_start") { $0.slowStart = $1.duration() },
         Field("panic_threshold") { $0.panicThreshold = $1.percent() ?? $0.panicThreshold },
         Field("dns_refresh") { $0.dnsRefresh = $1.duration() ?? $0.dnsRefresh },
+        Field("retries") { draft, value in
+            value.walk(fields: Cluster.Retries.fields, into: &draft.retries)
+            if draft.retries.backoffMax < draft.retries.backoffBase {
+                value.error("retries backoff max must not be shorter than its base")
+            }
+        },
     ]
 
     /// Checks between keys: a policy that needs a key, a key that its policy would ignore.
@@ -167,7 +174,60 @@ extension Cluster.Limits {
     static let fields: [Field<Cluster.Limits>] = [
         Field("max_response_header_bytes") {
             $0.maxResponseHeaderBytes = $1.size(1024...Int64(Int.max)).map(Int.init) ?? $0.maxResponseHeaderBytes
-        }
+        },
+        Field("max_connections") { $0.maxConnections = $1.int(0...Int.max) ?? $0.maxConnections },
+        Field("max_pending_requests") { $0.maxPendingRequests = $1.int(0...Int.max) ?? $0.maxPendingRequests },
+        Field("max_requests") { $0.maxRequests = $1.int(0...Int.max) ?? $0.maxRequests },
+    ]
+}
+
+extension Cluster.Retries {
+    static let fields: [Field<Cluster.Retries>] = [
+        Field("attempts") { $0.attempts = $1.int(1...10) ?? $0.attempts },
+        Field("per_try_timeout") { $0.perTryTimeout = $1.duration() },
+        Field("retry_on") { retries, value in
+            guard let items = value.sequence(nonEmpty: false) else { return }
+            var conditions: Set<Cluster.Retries.Condition> = []
+            var statuses: Set<Int> = []
+            for item in items {
+                guard let text = item.string() else { continue }
+                if let status = Int(text) {
+                    if (500...599).contains(status) { statuses.insert(status) } else {
+                        item.error("only 5xx statuses can be retried, got \(status)")
+                    }
+                } else if let condition = item.choice("retry condition", of: Cluster.Retries.Condition.self) {
+                    conditions.insert(condition)
+                }
+            }
+            retries.conditions = conditions
+            retries.statuses = statuses
+        },
+        Field("methods") { retries, value in
+            guard let items = value.sequence(nonEmpty: false) else { return }
+            retries.idempotentMethods = Set(items.compactMap { item -> String? in
+                guard let method = item.nonEmptyString() else { return nil }
+                guard method.allSatisfy({ $0.isASCII && $0.isUppercase }) else {
+                    item.error("methods are upper-case tokens like GET or PUT, got '\(method)'")
+                    return nil
+                }
+                return method
+            })
+        },
+        Field("backoff") { $1.walk(fields: Self.backoffFields, into: &$0) },
+        Field("budget") { $1.walk(fields: Self.budgetFields, into: &$0) },
+        Field("buffer_body") {
+            $0.bufferBodyBytes = $1.size(0...Int64(Int32.max)).map(Int.init) ?? $0.bufferBodyBytes
+        },
+    ]
+
+    static let backoffFields: [Field<Cluster.Retries>] = [
+        Field("base") { $0.backoffBase = $1.duration() ?? $0.backoffBase },
+        Field("max") { $0.backoffMax = $1.duration() ?? $0.backoffMax },
+    ]
+
+    static let budgetFields: [Field<Cluster.Retries>] = [
+        Field("percent") { $0.budgetPercent = $1.percent() ?? $0.budgetPercent },
+        Field("min_per_second") { $0.minRetriesPerSecond = $1.int(0...100_000) ?? $0.minRetriesPerSecond },
     ]
 }
 

@@ -81,10 +81,13 @@ public struct SourceLocation: Sendable, Hashable, CustomStringConvertible {
 public struct Listener: Sendable, Equatable {
     public var name: String
     public var address: HostPort
+    /// Open downstream connections beyond which new ones are answered 503 and closed (0 = unlimited).
+    public var maxConnections: Int
 
-    public init(name: String, address: HostPort) {
+    public init(name: String, address: HostPort, maxConnections: Int = 0) {
         self.name = name
         self.address = address
+        self.maxConnections = maxConnections
     }
 }
 
@@ -321,13 +324,76 @@ public struct Cluster: Sendable, Equatable {
         }
     }
 
-    /// Limits on what the upstream may send.
+    /// Limits on what the upstream may send, and circuit breakers on what the gateway sends it.
     public struct Limits: Sendable, Equatable {
         /// Largest response header section accepted, in bytes. Beyond it → 502 `http_response_header_section_size`.
         public var maxResponseHeaderBytes: Int
+        /// Open upstream connections of the cluster, all loops together (0 = unlimited). A request that
+        /// would need one more is answered 503 `connection_limit_reached` at once, with `Retry-After`.
+        public var maxConnections: Int
+        /// Requests waiting for a new upstream connection (connecting), all loops together (0 = unlimited).
+        public var maxPendingRequests: Int
+        /// Requests in flight to the cluster, all loops together (0 = unlimited).
+        public var maxRequests: Int
 
-        public init(maxResponseHeaderBytes: Int = 32 * 1024) {
+        public init(
+            maxResponseHeaderBytes: Int = 32 * 1024, maxConnections: Int = 0, maxPendingRequests: Int = 0,
+            maxRequests: Int = 0
+        ) {
             self.maxResponseHeaderBytes = maxResponseHeaderBytes
+            self.maxConnections = maxConnections
+            self.maxPendingRequests = maxPendingRequests
+            self.maxRequests = maxRequests
+        }
+    }
+
+    /// Which failed attempts are tried again, how often, and within what budget.
+    public struct Retries: Sendable, Equatable {
+        /// Failures that may be retried.
+        public enum Condition: String, Sendable, Equatable, CaseIterable {
+            /// The connection could not be opened (refused, timed out, unreachable): nothing was sent.
+            case connectFailure = "connect_failure"
+            /// The connection was closed or reset before any response byte.
+            case reset
+            /// No response head within the (per-try) response-header timeout.
+            case readTimeout = "read_timeout"
+        }
+
+        /// Tries in all, the first included (1 = no retries; the keep-alive race is still covered).
+        public var attempts: Int
+        /// The response-header limit of each try; nil = `timeouts.response_header`.
+        public var perTryTimeout: Duration?
+        public var conditions: Set<Condition>
+        /// Upstream statuses that are retried (e.g. 502, 503, 504), for idempotent methods.
+        public var statuses: Set<Int>
+        /// Methods retried after the request may have reached the upstream.
+        public var idempotentMethods: Set<String>
+        /// Exponential backoff between tries with full jitter: random(0, min(max, base × 2^(n-1))).
+        public var backoffBase: Duration
+        public var backoffMax: Duration
+        /// Retries may add at most this share (percent) of the cluster's request rate (Linkerd's budget)…
+        public var budgetPercent: Int
+        /// …but this many retries per second are always allowed, so a quiet cluster can still retry.
+        public var minRetriesPerSecond: Int
+        /// Request bodies up to this size are held so a try can be replayed; a longer body is never retried.
+        public var bufferBodyBytes: Int
+
+        public init(
+            attempts: Int = 2, perTryTimeout: Duration? = nil, conditions: Set<Condition> = [.connectFailure, .reset],
+            statuses: Set<Int> = [], idempotentMethods: Set<String> = ["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"],
+            backoffBase: Duration = .milliseconds(25), backoffMax: Duration = .milliseconds(250), budgetPercent: Int = 20,
+            minRetriesPerSecond: Int = 10, bufferBodyBytes: Int = 64 * 1024
+        ) {
+            self.attempts = attempts
+            self.perTryTimeout = perTryTimeout
+            self.conditions = conditions
+            self.statuses = statuses
+            self.idempotentMethods = idempotentMethods
+            self.backoffBase = backoffBase
+            self.backoffMax = backoffMax
+            self.budgetPercent = budgetPercent
+            self.minRetriesPerSecond = minRetriesPerSecond
+            self.bufferBodyBytes = bufferBodyBytes
         }
     }
 
@@ -360,12 +426,13 @@ public struct Cluster: Sendable, Equatable {
     public var panicThreshold: Int
     /// How often servers given by DNS name are resolved again.
     public var dnsRefresh: Duration
+    public var retries: Retries
 
     public init(
         name: String, servers: [Server], balance: Balance = .roundRobin, hashOn: HashKey? = nil,
         timeouts: Timeouts = Timeouts(), pool: Pool = Pool(), limits: Limits = Limits(),
         healthCheck: HealthCheck? = nil, outlierDetection: OutlierDetection? = nil, slowStart: Duration? = nil,
-        panicThreshold: Int = 50, dnsRefresh: Duration = .seconds(30)
+        panicThreshold: Int = 50, dnsRefresh: Duration = .seconds(30), retries: Retries = Retries()
     ) {
         self.name = name
         self.servers = servers
@@ -379,6 +446,7 @@ public struct Cluster: Sendable, Equatable {
         self.slowStart = slowStart
         self.panicThreshold = panicThreshold
         self.dnsRefresh = dnsRefresh
+        self.retries = retries
     }
 }
 

@@ -76,7 +76,7 @@ struct RootDraft {
             } else if address.value.port != 0 {
                 self.listenerAddresses[address.value] = (name, address.location)
             }
-            listeners.append(Listener(name: name, address: address.value))
+            listeners.append(Listener(name: name, address: address.value, maxConnections: draft.maxConnections))
         }
         self.listeners = listeners
     }
@@ -157,12 +157,14 @@ struct RootDraft {
 struct ListenerDraft {
     var name: Located<String>?
     var address: Located<HostPort>?
+    var maxConnections = 0
 
     static let fields: [Field<ListenerDraft>] = [
         Field("name", required: true) { draft, value in draft.name = value.nonEmptyString().map { value.at($0) } },
         Field("address", required: true) { draft, value in
             draft.address = value.hostPort(ports: 0...65535).map { value.at($0) }
         },
+        Field("max_connections") { $0.maxConnections = $1.int(0...Int.max) ?? $0.maxConnections },
     ]
 }
 

@@ -61,31 +61,25 @@ extension DownstreamHandler {
         }
         let runtime = snapshot.clusters[entry.clusterIndex]
         exchange.cluster = entry.clusterIndex
-        exchange.timeouts = runtime.cluster.timeouts
+        var timeouts = runtime.cluster.timeouts
+        if let perTry = runtime.cluster.retries.perTryTimeout { timeouts.responseHeader = min(timeouts.responseHeader, perTry) }
+        exchange.timeouts = timeouts
         exchange.requestDeadline = exchange.start + TimeAmount(runtime.cluster.timeouts.request)
+        exchange.holdLimit = runtime.cluster.retries.bufferBodyBytes
+        exchange.hostRewrite = entry.route.hostRewrite
         exchange.phase = .selectUpstream
-        let hash = runtime.cluster.hashOn.map { self.hashKey($0, head: head) } ?? nil
-        let endpoint: Endpoint
-        switch self.loop.pick(cluster: entry.clusterIndex, hash: hash) {
-        case .success(let picked): endpoint = picked
-        case .failure(let failure):
-            self.fail(exchange, failure)
+        if let refusal = runtime.breaker.admitRequest() {
+            self.fail(exchange, refusal)
             return
         }
-        endpoint.active.wrappingAdd(1, ordering: .relaxed)
-        exchange.endpoint = endpoint
-        exchange.target = endpoint.server
-        exchange.record.upstream = endpoint.display
+        exchange.breaker = runtime.breaker
+        exchange.hash = runtime.cluster.hashOn.map { self.hashKey($0, head: head) } ?? nil
+        self.loop.recordRequest(cluster: entry.clusterIndex, at: exchange.start)
+        guard let endpoint = self.pickEndpoint(exchange) else { return }
 
-        let host: String
-        switch entry.route.hostRewrite {
-        case .preserve: host = exchange.record.host ?? endpoint.serverName
-        case .upstream: host = endpoint.serverName
-        case .fixed(let value): host = value
-        }
         exchange.upstreamHead = HeaderRewriter.upstreamRequestHead(
-            head, framing: framing, path: RouteTable.rewrite(path: requestTarget.path, route: entry.route), host: host,
-            requestID: exchange.record.requestID,
+            head, framing: framing, path: RouteTable.rewrite(path: requestTarget.path, route: entry.route),
+            host: self.upstreamHost(exchange, endpoint: endpoint), requestID: exchange.record.requestID,
             downstream: .init(clientIP: self.clientIP, isTrusted: self.isTrustedPeer),
             gatewayName: snapshot.gatewayName)
         if facts.expectsContinue, head.version.minor >= 1, framing != .none {
@@ -95,12 +89,58 @@ extension DownstreamHandler {
             self.context?.writeAndFlush(
                 self.wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
         }
-        let pool = self.loop.pool(for: endpoint)
-        if let connection = pool.lease() {
-            self.attach(connection, to: exchange, reused: true)
-        } else {
-            self.connect(exchange, endpoint: endpoint, pool: pool, runtime: runtime)
+        self.leaseOrConnect(exchange, endpoint: endpoint, fresh: false)
+    }
+
+    /// The Host sent upstream for this try.
+    func upstreamHost(_ exchange: Exchange, endpoint: Endpoint) -> String {
+        switch exchange.hostRewrite {
+        case .preserve: return exchange.record.host ?? endpoint.serverName
+        case .upstream: return endpoint.serverName
+        case .fixed(let value): return value
         }
+    }
+
+    /// Picks the endpoint of the next try — one not tried yet when the cluster has one — and makes
+    /// it the exchange's; on failure answers the client and returns nil.
+    func pickEndpoint(_ exchange: Exchange) -> Endpoint? {
+        var picked: Endpoint?
+        // A retry goes to another server when one exists: a few picks, not an exclusion list per pick.
+        for _ in 0..<(exchange.tried.isEmpty ? 1 : 4) {
+            switch self.loop.pick(cluster: exchange.cluster, hash: exchange.hash) {
+            case .success(let endpoint):
+                picked = endpoint
+            case .failure(let failure):
+                if picked == nil {
+                    self.fail(exchange, failure)
+                    return nil
+                }
+            }
+            if let endpoint = picked, !exchange.tried.contains(endpoint.id) { break }
+        }
+        guard let endpoint = picked else { return nil }
+        endpoint.active.wrappingAdd(1, ordering: .relaxed)
+        exchange.endpoint = endpoint
+        exchange.tried.append(endpoint.id)
+        exchange.attemptStart = .now()
+        exchange.target = endpoint.server
+        exchange.record.upstream = endpoint.display
+        return endpoint
+    }
+
+    /// Sends the try over an idle pooled connection, or opens one (`fresh`: always open one).
+    func leaseOrConnect(_ exchange: Exchange, endpoint: Endpoint, fresh: Bool) {
+        let pool = self.loop.pool(for: endpoint)
+        if !fresh, let connection = pool.lease() {
+            self.attach(connection, to: exchange, reused: true)
+            return
+        }
+        let runtime = self.snapshot.clusters[exchange.cluster]
+        if let refusal = runtime.breaker.admitConnection() {
+            self.fail(exchange, refusal)
+            return
+        }
+        self.connect(exchange, endpoint: endpoint, pool: pool, runtime: runtime)
     }
 
     /// The request's consistent-hash key; nil when the request has none (the balancer then picks at random).
@@ -132,11 +172,17 @@ extension DownstreamHandler {
         let future = self.loop.connector.connect(
             to: endpoint, cluster: runtime.cluster, id: id, on: context.eventLoop)
         future.assumeIsolated().whenComplete { [self] result in
+            let breaker = runtime.breaker
             switch result {
             case .success(let channel):
-                guard self.exchange === exchange, !self.isClosed,
-                    let handler = try? channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
-                else {
+                guard let handler = try? channel.pipeline.syncOperations.handler(type: UpstreamHandler.self) else {
+                    breaker.connectFinished(opened: false)
+                    channel.close(promise: nil)
+                    return
+                }
+                breaker.connectFinished(opened: true)
+                handler.breaker = breaker
+                guard self.exchange === exchange, !self.isClosed, exchange.endpoint === endpoint else {
                     channel.close(promise: nil)
                     return
                 }
@@ -146,7 +192,8 @@ extension DownstreamHandler {
                 exchange.record.connectMilliseconds = exchange.elapsedMilliseconds(.now())
                 self.attach(handler, to: exchange, reused: false)
             case .failure(let error):
-                guard self.exchange === exchange else { return }
+                breaker.connectFinished(opened: false)
+                guard self.exchange === exchange, exchange.endpoint === endpoint else { return }
                 self.fail(exchange, ProxyFailure.classify(error, phase: .connect, nextHop: exchange.record.upstream))
             }
         }
@@ -155,8 +202,13 @@ extension DownstreamHandler {
     private func attach(_ upstream: UpstreamHandler, to exchange: Exchange, reused: Bool) {
         guard let head = exchange.upstreamHead else { return }
         exchange.upstream = upstream
+        upstream.progress.bytesReceived = false
         exchange.record.reusedConnection = reused
-        if reused { exchange.record.connectMilliseconds = 0 }
+        exchange.upstreamResponded = false
+        if reused {
+            exchange.record.connectMilliseconds = 0
+            exchange.reusedIdleAge = .now() - upstream.idleSince
+        }
         upstream.exchange = self
         upstream.requestsCarried += 1
         exchange.phase = .sendRequest
@@ -165,7 +217,10 @@ extension DownstreamHandler {
         let buffered = exchange.buffered
         exchange.buffered = []
         exchange.bufferedBytes = 0
-        for part in buffered { upstream.write(part) }
+        for part in buffered {
+            upstream.write(part)
+            exchange.hold(part)
+        }
         upstream.flush()
         if exchange.requestComplete { self.requestSent(exchange) }
         self.resumeReadingIfPossible()
@@ -195,6 +250,7 @@ extension DownstreamHandler {
     /// downstream connection so the client sees an incomplete response rather than a wrong one.
     func fail(_ exchange: Exchange, _ failure: ProxyFailure, status: Int? = nil) {
         guard self.exchange === exchange else { return }
+        if status == nil, self.retryIfPossible(exchange, failure: failure) { return }
         self.detachUpstream(exchange, isReusable: false)
         exchange.record.failure = failure
         exchange.responseEnded = true
@@ -276,14 +332,24 @@ extension DownstreamHandler {
     // MARK: - The record
 
     func log(_ exchange: Exchange) {
-        exchange.record.totalMilliseconds = exchange.elapsedMilliseconds(.now())
+        let now = NIODeadline.now()
+        exchange.record.totalMilliseconds = exchange.elapsedMilliseconds(now)
+        exchange.retryTask?.cancel()
+        if !exchange.record.attempts.isEmpty, let upstream = exchange.record.upstream {
+            exchange.record.attempts.append(
+                RequestRecord.Attempt(
+                    server: upstream, error: exchange.record.failure?.type.token,
+                    milliseconds: Double((now - exchange.attemptStart).nanoseconds) / 1_000_000))
+        }
         let record = exchange.record
         self.loop.stats.record(
             record, cluster: exchange.cluster, server: exchange.target, openedConnection: exchange.openedConnection)
         if let endpoint = exchange.endpoint {
             exchange.endpoint = nil
-            self.recordOutcome(record, endpoint: endpoint)
+            self.endAttempt(endpoint, failure: record.failure?.type, status: record.status)
         }
+        exchange.breaker?.requestFinished()
+        exchange.breaker = nil
         if self.loop.accessLog.isEnabled { self.loop.accessLog.append(record.jsonLine()) }
         if let failure = record.failure, failure.type != .httpRequestError {
             var metadata: Logger.Metadata = [
@@ -301,15 +367,15 @@ extension DownstreamHandler {
 }
 
 extension DownstreamHandler {
-    /// Passive health: what this request says about its endpoint.
-    func recordOutcome(_ record: RequestRecord, endpoint: Endpoint) {
+    /// A try on `endpoint` ended: its in-flight count drops, and passive health learns from it.
+    func endAttempt(_ endpoint: Endpoint, failure: ProxyStatusError?, status: Int) {
         endpoint.active.wrappingSubtract(1, ordering: .relaxed)
         endpoint.requests.wrappingAdd(1, ordering: .relaxed)
-        if let failure = record.failure, failure.type.failingHop == .upstream { endpoint.countError(failure.type) }
+        if let failure, failure.failingHop == .upstream { endpoint.countError(failure) }
         guard let detection = self.snapshot.clusters[endpoint.cluster].cluster.outlierDetection else { return }
-        let failed = OutlierDetector.counts(record.failure?.type, status: record.status, configuration: detection)
+        let failed = OutlierDetector.counts(failure, status: status, configuration: detection)
         if endpoint.recordOutcome(failed: failed), let controller = self.loop.controller {
-            controller.failureThresholdReached(endpoint, lastError: record.failure?.type, status: record.status)
+            controller.failureThresholdReached(endpoint, lastError: failure, status: status)
         }
     }
 }

@@ -12,8 +12,14 @@ extension DownstreamHandler: UpstreamExchangeDelegate {
         exchange.lastActivity = .now()
         switch part {
         case .head(let head) where head.status.code < 200:
+            exchange.upstreamResponded = true
             self.informationalReceived(head, exchange: exchange, context: context)
         case .head(let head):
+            if head.status.code >= 500, self.retryIfPossible(exchange, failure: nil, status: Int(head.status.code)) {
+                return
+            }
+            exchange.upstreamResponded = true
+            exchange.upstream?.advertisedIdleTimeout = Self.keepAliveTimeout(head.headers)
             let snapshot = self.snapshot
             exchange.record.upstreamStatus = Int(head.status.code)
             exchange.record.headerMilliseconds = exchange.elapsedMilliseconds(exchange.lastActivity)
@@ -89,6 +95,8 @@ extension DownstreamHandler: UpstreamExchangeDelegate {
 
     func upstreamFailed(_ error: any Error) {
         guard let exchange = self.exchange else { return }
+        // Bytes that never became a part still mean the upstream answered (the race needs silence).
+        if exchange.upstream?.progress.bytesReceived == true { exchange.upstreamResponded = true }
         exchange.upstream = nil
         self.fail(exchange, ProxyFailure.classify(error, phase: exchange.phase, nextHop: exchange.record.upstream))
     }

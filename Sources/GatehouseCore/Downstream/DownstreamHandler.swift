@@ -203,7 +203,9 @@ final class DownstreamHandler: ChannelDuplexHandler {
                 return
             }
             if let upstream = exchange.upstream {
-                upstream.write(.body(.byteBuffer(buffer)))
+                let part = HTTPClientRequestPart.body(.byteBuffer(buffer))
+                upstream.write(part)
+                exchange.hold(part)
                 self.wroteUpstream = true
             } else {
                 exchange.bufferedBytes += buffer.readableBytes
@@ -228,6 +230,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
             }
             if let upstream = exchange.upstream {
                 upstream.write(.end(trailers))
+                exchange.hold(.end(trailers))
                 self.wroteUpstream = true
                 self.requestSent(exchange)
             } else {

@@ -15,8 +15,30 @@ final class Exchange {
     var cluster = -1
     /// The configured server's index in the cluster (for the stats), -1 before one is picked.
     var target = -1
-    /// The endpoint picked; holds one of its active-request counts until the exchange is logged.
+    /// The endpoint of the current try; holds one of its active-request counts until the try ends.
     var endpoint: Endpoint?
+    /// The cluster's circuit breakers, holding one request slot until the exchange is logged.
+    var breaker: ClusterBreaker?
+    /// The consistent-hash key of the request, if the cluster hashes.
+    var hash: UInt64?
+    var hostRewrite = Route.HostRewrite.preserve
+
+    // Tries.
+    /// Endpoints tried so far (the current one included), so a retry goes elsewhere when it can.
+    var tried: [Int] = []
+    var attemptStart: NIODeadline
+    /// Request parts written upstream in this try, held for a replay; nil once they exceed
+    /// `holdLimit` (such a request is never retried after its first byte was sent).
+    var held: [HTTPClientRequestPart]? = []
+    var heldBytes = 0
+    var holdLimit = 64 * 1024
+    /// Any byte of a response (even a 1xx) arrived in this try.
+    var upstreamResponded = false
+    /// How long the reused connection of this try had been idle in the pool.
+    var reusedIdleAge: TimeAmount?
+    /// The keep-alive race was met once already (it is retried once, on a fresh connection).
+    var raceRetried = false
+    var retryTask: Scheduled<Void>?
     var upstreamHead: HTTPRequestHead?
     var timeouts = Cluster.Timeouts() {
         didSet { self.idleTimeout = TimeAmount(self.timeouts.idle) }
@@ -56,6 +78,7 @@ final class Exchange {
         self.start = now
         self.lastActivity = now
         self.requestDeadline = now + .seconds(300)
+        self.attemptStart = now
         self.clientKeepAlive = head.isKeepAlive
         self.idleTimeout = TimeAmount(self.timeouts.idle)
     }
@@ -69,6 +92,17 @@ final class Exchange {
         if let header = self.headerDeadline, now >= header { return .responseHeader }
         if now >= self.lastActivity + self.idleTimeout { return .idle }
         return nil
+    }
+
+    /// Keeps a part written upstream for a possible replay, within the bound.
+    func hold(_ part: HTTPClientRequestPart) {
+        guard self.held != nil else { return }
+        if case .body(.byteBuffer(let buffer)) = part { self.heldBytes += buffer.readableBytes }
+        if self.heldBytes > self.holdLimit {
+            self.held = nil
+        } else {
+            self.held?.append(part)
+        }
     }
 
     /// Milliseconds since the exchange started.

@@ -14,6 +14,13 @@ public final class GatewayStats: Sendable {
         public var recentErrors: [RecentError] = []
         public var upstreamConnectionsOpened = 0
         public var upstreamRequests = 0
+        /// Tries after the first.
+        public var retries = 0
+        /// Retries refused because the cluster's retry budget was spent.
+        public var retryBudgetExhausted = 0
+        /// Requests that met the keep-alive race: a reused connection closed by the upstream before
+        /// any response byte (each was retried on a fresh connection).
+        public var reusedConnectionFailures = 0
     }
 
     /// Per-server counters.
@@ -78,6 +85,24 @@ public final class GatewayStats: Sendable {
                 RecentError(
                     time: time, requestID: record.requestID, type: failure.type, upstream: record.upstream,
                     route: record.route, details: failure.details))
+        }
+    }
+
+    /// An event of the retry machinery.
+    public enum RetryEvent: Sendable {
+        case retry
+        case budgetExhausted
+        case reusedConnectionFailure
+    }
+
+    /// Counts a retry event (rare: no cost on the common path).
+    public func count(_ event: RetryEvent) {
+        self.state.withLock { state in
+            switch event {
+            case .retry: state.snapshot.retries += 1
+            case .budgetExhausted: state.snapshot.retryBudgetExhausted += 1
+            case .reusedConnectionFailure: state.snapshot.reusedConnectionFailures += 1
+            }
         }
     }
 

@@ -34,6 +34,16 @@ public struct RequestRecord: Sendable {
     public var failure: ProxyFailure?
     /// An upstream's own 5xx passed through.
     public var receivedStatus: Int?
+    /// Every try when there was more than one: the server, its error (nil for the one that
+    /// answered), its duration.
+    public var attempts: [Attempt] = []
+
+    /// One try of a retried request.
+    public struct Attempt: Sendable, Equatable {
+        public var server: String
+        public var error: String?
+        public var milliseconds: Double
+    }
 
     public init() {}
 
@@ -67,6 +77,14 @@ public struct RequestRecord: Sendable {
         line += ",\"proxy_status\":" + (self.failure.map { "\"\($0.type.token)\"" } ?? "null")
         line += ",\"received_status\":" + (self.receivedStatus.map { String($0) } ?? "null")
         if let details = self.failure?.details { line += ",\"details\":" + JSONText.quoted(details) }
+        if !self.attempts.isEmpty {
+            line += ",\"attempts\":["
+            line += self.attempts.map { attempt in
+                "{\"server\":" + JSONText.quoted(attempt.server) + ",\"error\":"
+                    + (attempt.error.map(JSONText.quoted) ?? "null") + ",\"ms\":" + Self.milliseconds(attempt.milliseconds) + "}"
+            }.joined(separator: ",")
+            line += "]"
+        }
         line += "}\n"
         return line
     }

@@ -78,7 +78,9 @@ public final class AdminServer: Sendable {
             stats.errorsByType[type].map { "\"\(type.token)\":\($0)" }
         }.joined(separator: ",")
         json += "},\"upstream_requests\":\(stats.upstreamRequests)"
-        json += ",\"upstream_connections_opened\":\(stats.upstreamConnectionsOpened),\"clusters\":["
+        json += ",\"upstream_connections_opened\":\(stats.upstreamConnectionsOpened)"
+        json += ",\"retries\":\(stats.retries),\"retry_budget_exhausted\":\(stats.retryBudgetExhausted)"
+        json += ",\"reused_connection_failures\":\(stats.reusedConnectionFailures),\"clusters\":["
         json += proxy.snapshot.clusters.map { runtime in
             var cluster = "{\"name\":\(JSONText.quoted(runtime.cluster.name)),\"servers\":["
             cluster += runtime.cluster.servers.map { configured in

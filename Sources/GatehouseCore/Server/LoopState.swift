@@ -25,6 +25,8 @@ final class LoopState {
     private var pools: [Int: UpstreamConnectionPool] = [:]
     private var nextConnectionID = 0
     private var random: SplitMix64
+    /// Each cluster's retry budget on this loop.
+    private var budgets: [RetryBudget]
 
     init(
         eventLoop: any EventLoop, snapshot: ProxySnapshot, stats: GatewayStats, logger: Logger,
@@ -41,6 +43,27 @@ final class LoopState {
         var seed = SystemRandomNumberGenerator()
         self.random = SplitMix64(seed: seed.next())
         self.cursors = snapshot.clusters.map { _ in BalancerCursor() }
+        self.budgets = snapshot.clusters.map {
+            RetryBudget(percent: $0.cluster.retries.budgetPercent, minPerSecond: $0.cluster.retries.minRetriesPerSecond)
+        }
+    }
+
+    /// A first try to the cluster: feeds its retry budget.
+    func recordRequest(cluster: Int, at time: NIODeadline) {
+        self.budgets[cluster].recordRequest(second: Int64(time.uptimeNanoseconds / 1_000_000_000))
+    }
+
+    /// Takes a retry from the cluster's budget, or says it is spent.
+    func withdrawRetry(cluster: Int) -> Bool {
+        self.budgets[cluster].withdraw(second: Int64(NIODeadline.now().uptimeNanoseconds / 1_000_000_000))
+    }
+
+    /// The backoff before the n-th retry.
+    func backoff(retry: Int, policy: Cluster.Retries) -> TimeAmount {
+        .nanoseconds(
+            RetryBackoff.delayNanoseconds(
+                retry: retry, base: TimeAmount(policy.backoffBase).nanoseconds, max: TimeAmount(policy.backoffMax).nanoseconds,
+                using: &self.random))
     }
 
     /// Picks the endpoint for a request of the cluster, or says why none can be picked.

@@ -25,6 +25,8 @@ public final class ProxySnapshot: Sendable {
     public struct ClusterRuntime: Sendable {
         public var cluster: Cluster
         public var targets: [Target]
+        /// Its circuit breakers, shared by all loops.
+        let breaker: ClusterBreaker
     }
 
     public let configuration: GatehouseConfiguration
@@ -55,7 +57,7 @@ public final class ProxySnapshot: Sendable {
                     display: server.address.description, host: server.address.host, port: server.address.port,
                     socketAddress: try? SocketAddress(ipAddress: server.address.host, port: server.address.port))
             }
-            return ClusterRuntime(cluster: cluster, targets: targets)
+            return ClusterRuntime(cluster: cluster, targets: targets, breaker: ClusterBreaker(cluster: cluster))
         }
     }
 

@@ -42,12 +42,15 @@ struct StrictResponseDecoder: WriteObservingByteToMessageDecoder {
     private var state = State.head
     private var pendingMethods = CircularBuffer<HTTPMethod>(initialCapacity: 2)
     private let maxHeaderBytes: Int
+    /// Told when response bytes arrive, before any is decoded (the keep-alive race's "no byte yet").
+    private let progress: ResponseProgress?
     /// Resumable scan of a head or trailer section: bytes already checked, start of the current line.
     private var scanned = 0
     private var lineStart = 0
     private var informationalCount = 0
 
-    init(maxHeaderBytes: Int) {
+    init(maxHeaderBytes: Int, progress: ResponseProgress? = nil) {
+        self.progress = progress
         self.maxHeaderBytes = maxHeaderBytes
     }
 
@@ -56,6 +59,7 @@ struct StrictResponseDecoder: WriteObservingByteToMessageDecoder {
     }
 
     mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        if buffer.readableBytes > 0 { self.progress?.bytesReceived = true }
         switch self.state {
         case .head:
             guard buffer.readableBytes > 0 else { return .needMoreData }
@@ -282,3 +286,12 @@ struct StrictResponseDecoder: WriteObservingByteToMessageDecoder {
         return nil
     }
 }
+
+/// Whether the upstream sent any byte since the connection was last handed to an exchange: shared
+/// by the decoder (which sees bytes) and the ``UpstreamHandler`` (which sees only decoded parts).
+final class ResponseProgress {
+    var bytesReceived = false
+}
+
+@available(*, unavailable)
+extension ResponseProgress: Sendable {}

@@ -8,6 +8,7 @@ final class UpstreamConnectionPool {
     private var connections: [Int: UpstreamHandler] = [:]
     private let eventLoop: any EventLoop
     private var sweepTask: Scheduled<Void>?
+    private var sweepDeadline = NIODeadline.distantFuture
     /// Connections opened by this pool, for the reuse ratio.
     private(set) var connectionsOpened = 0
     /// The endpoint is gone (DNS no longer names it): connections coming back are closed, not parked.
@@ -38,9 +39,16 @@ final class UpstreamConnectionPool {
 
     /// Returns a connection after its exchange.
     func release(_ handler: UpstreamHandler, isReusable: Bool) {
-        switch self.state.connectionReleased(id: handler.id, isReusable: isReusable && !self.retired, now: .now()) {
-        case .park(let armSweep):
-            if armSweep { self.scheduleSweep(at: .now() + self.state.idleTimeout) }
+        let now = NIODeadline.now()
+        switch self.state.connectionReleased(
+            id: handler.id, isReusable: isReusable && !self.retired, now: now, advertised: handler.advertisedIdleTimeout)
+        {
+        case .park:
+            handler.idleSince = now
+            // A connection with a shorter limit (announced or learned) may expire before the armed sweep.
+            if let next = self.state.idle.map(\.expires).min(), self.sweepTask == nil || next < self.sweepDeadline {
+                self.scheduleSweep(at: next)
+            }
         case .close:
             self.connections[handler.id] = nil
             handler.close()
@@ -51,6 +59,16 @@ final class UpstreamConnectionPool {
     func connectionClosed(id: Int) {
         self.state.connectionClosed(id: id)
         self.connections[id] = nil
+    }
+
+    /// A reused connection failed as if the upstream had closed it after `age` idle.
+    func observedIdleClose(after age: TimeAmount) {
+        self.state.observedIdleClose(after: age, now: .now())
+    }
+
+    /// The idle limit a connection released now would get (for the keep-alive race's log line).
+    var currentIdleLimit: TimeAmount {
+        self.state.idleLimit(advertised: nil, now: .now())
     }
 
     /// Closes every idle connection (shutdown).
@@ -73,6 +91,8 @@ final class UpstreamConnectionPool {
     }
 
     private func scheduleSweep(at deadline: NIODeadline) {
+        self.sweepTask?.cancel()
+        self.sweepDeadline = deadline
         self.sweepTask = self.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
             let (expired, next) = self.state.sweepTimerFired(now: .now())
             self.close(expired)

@@ -34,13 +34,23 @@ final class UpstreamHandler: ChannelDuplexHandler {
     /// False once the decoder saw something that forbids another exchange on this connection
     /// (bytes after a response, a close-delimited body, a protocol switch).
     private(set) var isReusable = true
+    /// When the connection was last parked idle in its pool.
+    var idleSince = NIODeadline.now()
+    /// The idle timeout the upstream announced (`Keep-Alive: timeout=N`) on its last response.
+    var advertisedIdleTimeout: TimeAmount?
+    /// The cluster's circuit breakers: this connection holds one open-connection count while it lives.
+    var breaker: ClusterBreaker?
 
     private var context: ChannelHandlerContext?
     private var pendingRead = false
     private var isClosed = false
 
-    init(id: Int) {
+    /// Whether response bytes arrived since the last exchange took the connection.
+    let progress: ResponseProgress
+
+    init(id: Int, progress: ResponseProgress = ResponseProgress()) {
         self.id = id
+        self.progress = progress
     }
 
     var isWritable: Bool { self.context?.channel.isWritable ?? false }
@@ -89,6 +99,8 @@ final class UpstreamHandler: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         self.isClosed = true
+        self.breaker?.connectionClosed()
+        self.breaker = nil
         self.pool?.connectionClosed(id: self.id)
         if let exchange = self.exchange {
             self.exchange = nil

@@ -10,10 +10,11 @@ import NIOPosix
 /// exactly the production pipeline.
 enum UpstreamPipeline {
     static func configure(_ channel: any Channel, limits: Cluster.Limits, id: Int) throws {
+        let progress = ResponseProgress()
         try channel.pipeline.syncOperations.addHandlers([
             HTTPRequestEncoder(),
-            ByteToMessageHandler(StrictResponseDecoder(maxHeaderBytes: limits.maxResponseHeaderBytes)),
-            UpstreamHandler(id: id),
+            ByteToMessageHandler(StrictResponseDecoder(maxHeaderBytes: limits.maxResponseHeaderBytes, progress: progress)),
+            UpstreamHandler(id: id, progress: progress),
         ])
     }
 }

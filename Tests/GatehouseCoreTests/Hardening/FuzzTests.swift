@@ -191,7 +191,10 @@ import Testing
         }
         for piece in Mutator.pieces(input, cuts: cuts) { proxy.respond(piece, on: index) }
         var closed = closeAfter
-        if closeAfter { proxy.closeUpstream(index) }
+        if closeAfter {
+            proxy.closeUpstream(index)
+            Self.closeRaceRetry(proxy, iteration: iteration)
+        }
 
         var client = ExchangeTranscript()
         client.clientBytes = proxy.clientReceived()
@@ -201,6 +204,7 @@ import Testing
             // head): the upstream closes, which ends it one way or the other.
             closed = true
             proxy.closeUpstream(index)
+            Self.closeRaceRetry(proxy, iteration: iteration)
             let earlier = client.clientBytes
             client = ExchangeTranscript()
             client.clientBytes = earlier + proxy.clientReceived()
@@ -291,6 +295,16 @@ import Testing
         }
         if tokens.contains("close") { return false }
         return message.startLine[0] == "HTTP/1.1" || tokens.contains("keep-alive")
+    }
+
+    /// A reused connection closed without a byte of answer is the keep-alive race: the gateway
+    /// sends the request once more on a fresh connection. That try is closed silently too, so the
+    /// exchange ends as a single silent close would (the race is retried only once).
+    private static func closeRaceRetry(_ proxy: EmbeddedProxy, iteration: Int) {
+        guard let retry = Self.upstreamWithBytes(proxy, keep: true),
+            String(decoding: retry.bytes, as: UTF8.self).contains(" /f\(iteration) HTTP/1.1")
+        else { return }
+        proxy.closeUpstream(retry.index)
     }
 
     /// The one upstream connection that received bytes since the last look.

@@ -54,7 +54,7 @@ final class EmbeddedProxy {
             clusters: [
                 Cluster(
                     name: "app", servers: [Cluster.Server(address: HostPort(host: "10.0.0.1", port: 8080))],
-                    limits: responseLimits)
+                    limits: responseLimits, retries: Cluster.Retries(attempts: 1))
             ],
             routes: routes ?? [Route(name: "all", match: .init(), cluster: "app")],
             exposeDetails: true, requestLimits: requestLimits)

@@ -30,7 +30,8 @@ final class TestGateway: Sendable {
         timeouts: Cluster.Timeouts = Cluster.Timeouts(connect: .seconds(2), responseHeader: .seconds(5), idle: .seconds(5), request: .seconds(60)),
         limits: Cluster.Limits = Cluster.Limits(),
         routes: [Route]? = nil, extraClusters: [Cluster] = [], trustedProxies: [AddressRange] = [],
-        exposeDetails: Bool = true, requestLimits: RequestLimits = RequestLimits(), threads: Int = 1
+        exposeDetails: Bool = true, requestLimits: RequestLimits = RequestLimits(), threads: Int = 1,
+        retries: Cluster.Retries = Cluster.Retries(attempts: 1)
     ) async throws -> TestGateway {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         var origins: [LoopbackOrigin] = []
@@ -47,7 +48,10 @@ final class TestGateway: Sendable {
         let configuration = GatehouseConfiguration(
             listeners: [Listener(name: "test", address: HostPort(host: "127.0.0.1", port: 0))],
             accessLog: .file(path),
-            clusters: [Cluster(name: "app", servers: servers, timeouts: timeouts, limits: limits)] + extraClusters,
+            // One try: these tests assert what a single failure becomes; retries have their own tests.
+            clusters: [
+                Cluster(name: "app", servers: servers, timeouts: timeouts, limits: limits, retries: retries)
+            ] + extraClusters,
             routes: routes ?? [Route(name: "all", match: .init(), cluster: "app")],
             trustedProxies: trustedProxies, exposeDetails: exposeDetails, requestLimits: requestLimits)
         var logger = Logger(label: "gatehouse-test")
@@ -98,12 +102,13 @@ func withGateway<T>(
     timeouts: Cluster.Timeouts = Cluster.Timeouts(connect: .seconds(2), responseHeader: .seconds(5), idle: .seconds(5), request: .seconds(60)),
     limits: Cluster.Limits = Cluster.Limits(), routes: [Route]? = nil, extraClusters: [Cluster] = [],
     trustedProxies: [AddressRange] = [], exposeDetails: Bool = true, requestLimits: RequestLimits = RequestLimits(),
+    retries: Cluster.Retries = Cluster.Retries(attempts: 1),
     _ body: (TestGateway) async throws -> T
 ) async throws -> T {
     let gateway = try await TestGateway.start(
         behaviors, extraServers: extraServers, timeouts: timeouts, limits: limits, routes: routes,
         extraClusters: extraClusters, trustedProxies: trustedProxies, exposeDetails: exposeDetails,
-        requestLimits: requestLimits)
+        requestLimits: requestLimits, retries: retries)
     do {
         let result = try await body(gateway)
         await gateway.shutdown()

@@ -35,7 +35,8 @@ extension Unit {
             #expect(machine.connectionReleased(id: 3, isReusable: true, now: Self.at(2)) == .park(armSweep: false))
             #expect(
                 machine.idle == [
-                    .init(id: 1, since: Self.at(0)), .init(id: 2, since: Self.at(1)), .init(id: 3, since: Self.at(2)),
+                    .init(id: 1, since: Self.at(0), expires: Self.at(10)), .init(id: 2, since: Self.at(1), expires: Self.at(11)),
+                    .init(id: 3, since: Self.at(2), expires: Self.at(12)),
                 ])
         }
 
@@ -88,7 +89,7 @@ extension Unit {
         @Test func leaseStopsAtTheFirstFreshConnectionAndLeavesOlderOnesToTheSweep() {
             var machine = Self.parked([(1, 0), (2, 8)])
             #expect(machine.leaseRequested(now: Self.at(12)) == .useIdle(id: 2, closeExpired: []))
-            #expect(machine.idle == [.init(id: 1, since: Self.at(0))])
+            #expect(machine.idle == [.init(id: 1, since: Self.at(0), expires: Self.at(10))])
             let sweep = machine.sweepTimerFired(now: Self.at(12))
             #expect(sweep.close == [1])
             #expect(sweep.next == nil)
@@ -188,6 +189,66 @@ extension Unit {
             var machine = Self.parked([(1, 0)])
             #expect(machine.drain() == [1])
             #expect(machine.connectionReleased(id: 2, isReusable: true, now: Self.at(1)) == .park(armSweep: true))
+        }
+    }
+}
+
+extension Unit {
+    /// The keep-alive race, prevented in the pool: idle limits kept below what the upstream announces
+    /// or is seen to do.
+    @Suite struct PoolIdleLimitTests {
+        typealias Machine = UpstreamConnectionPool.StateMachine
+
+        static func at(_ seconds: Int64, millis: Int64 = 0) -> NIODeadline {
+            .uptimeNanoseconds(UInt64(1_000_000_000_000 + seconds * 1_000_000_000 + millis * 1_000_000))
+        }
+
+        @Test func anAnnouncedKeepAliveTimeoutShortensTheIdleLimit() {
+            var machine = Machine(maxIdle: 4, idleTimeout: .seconds(30))
+            // Keep-Alive: timeout=5 → 4 s (a fifth below).
+            _ = machine.connectionReleased(id: 1, isReusable: true, now: Self.at(0), advertised: .seconds(5))
+            #expect(machine.idle.first?.expires == Self.at(4))
+            #expect(machine.leaseRequested(now: Self.at(3, millis: 999)) == .useIdle(id: 1, closeExpired: []))
+            _ = machine.connectionReleased(id: 1, isReusable: true, now: Self.at(4), advertised: .seconds(5))
+            #expect(machine.leaseRequested(now: Self.at(8)) == .createConnection(closeExpired: [1]))
+        }
+
+        @Test func aShortAnnouncedTimeoutKeepsAtLeastAQuarterSecondMargin() {
+            #expect(Machine.safelyBelow(.seconds(1)) == .milliseconds(750))
+            #expect(Machine.safelyBelow(.seconds(10)) == .seconds(8))
+            #expect(Machine.safelyBelow(.milliseconds(100)) == .milliseconds(50))
+        }
+
+        @Test func anUpstreamClosingIdleConnectionsIsLearnedFrom() {
+            var machine = Machine(maxIdle: 4, idleTimeout: .seconds(30))
+            _ = machine.connectionReleased(id: 1, isReusable: true, now: Self.at(0))
+            // The upstream closes it after 5 s idle (Node's default keepAliveTimeout).
+            #expect(machine.connectionClosed(id: 1, now: Self.at(5)) == .seconds(5))
+            #expect(machine.idleLimit(advertised: nil, now: Self.at(5)) == .seconds(4))
+            _ = machine.connectionReleased(id: 2, isReusable: true, now: Self.at(6))
+            #expect(machine.idle.first?.expires == Self.at(10))
+            // Forgotten after five minutes without a new observation.
+            #expect(machine.idleLimit(advertised: nil, now: Self.at(5 + 301)) == .seconds(30))
+        }
+
+        @Test func quickClosesAndOurOwnClosesAreNotLearned() {
+            var machine = Machine(maxIdle: 4, idleTimeout: .seconds(30))
+            _ = machine.connectionReleased(id: 1, isReusable: true, now: Self.at(0))
+            // 100 ms after parking: a restart, not a keep-alive timeout.
+            #expect(machine.connectionClosed(id: 1, now: Self.at(0, millis: 100)) == .milliseconds(100))
+            #expect(machine.learnedLimit == nil)
+            // A connection not idle in the pool (leased, or closed by us) teaches nothing.
+            #expect(machine.connectionClosed(id: 9, now: Self.at(50)) == nil)
+            #expect(machine.learnedLimit == nil)
+        }
+
+        @Test func theSweepFollowsTheEarliestExpiry() {
+            var machine = Machine(maxIdle: 4, idleTimeout: .seconds(30))
+            _ = machine.connectionReleased(id: 1, isReusable: true, now: Self.at(0))
+            _ = machine.connectionReleased(id: 2, isReusable: true, now: Self.at(1), advertised: .seconds(2))
+            let sweep = machine.sweepTimerFired(now: Self.at(3))
+            #expect(sweep.close == [2])
+            #expect(sweep.next == Self.at(30))
         }
     }
 }
