@@ -70,7 +70,7 @@ struct Demo: AsyncParsableCommand {
 
 
             """)
-        try await gateway.proxy.waitUntilClosed()
+        await gateway.runUntilSignalled(drainTimeout: self.serve.drainTimeout)
     }
 
     static func configuration(listen: HostPort, admin: HostPort, accessLog: String, servers: [String])

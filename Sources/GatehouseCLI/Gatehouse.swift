@@ -1,4 +1,5 @@
 import ArgumentParser
+import Dispatch
 import GatehouseConfig
 import GatehouseCore
 import GatehouseExplain
@@ -26,6 +27,9 @@ struct ServeOptions: ParsableArguments {
 
     @Option(help: "Event loops (threads) serving traffic; default: one per core (demo: one).")
     var threads: Int?
+
+    @Option(help: "On SIGTERM or SIGINT, seconds given to in-flight requests before connections are cut.")
+    var drainTimeout: Int = 30
 
     func makeLogger() -> Logger {
         let level = Logger.Level(rawValue: self.logLevel) ?? .info
@@ -59,7 +63,7 @@ struct Run: AsyncParsableCommand {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, self.serve.threads ?? System.coreCount))
         let gateway = try await GatewayProcess.start(configuration: configuration, group: group, logger: logger)
         writeOutput(gateway.summary().map { $0 + "\n" }.joined())
-        try await gateway.proxy.waitUntilClosed()
+        await gateway.runUntilSignalled(drainTimeout: self.serve.drainTimeout)
     }
 }
 
@@ -144,6 +148,33 @@ struct GatewayProcess {
         return GatewayProcess(proxy: proxy, admin: admin, listenerAddresses: addresses, adminAddress: adminAddress)
     }
 
+    /// Serves until SIGTERM or SIGINT, then shuts down gracefully: no new connections, requests
+    /// already accepted finish (up to `drainTimeout` seconds), idle keep-alive connections close.
+    func runUntilSignalled(drainTimeout: Int) async {
+        let signals = AsyncStream<Int32> { continuation in
+            let sources = [SIGTERM, SIGINT].map { number -> any DispatchSourceSignal in
+                signal(number, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+                source.setEventHandler { continuation.yield(number) }
+                source.resume()
+                return source
+            }
+            let held = SignalSources(sources: sources)
+            continuation.onTermination = { _ in held.cancel() }
+        }
+        for await number in signals {
+            let name = number == SIGTERM ? "SIGTERM" : "SIGINT"
+            printError("gatehouse: \(name): no new connections; finishing in-flight requests (up to \(drainTimeout) s)")
+            let cut = await self.proxy.shutdownGracefully(timeout: .seconds(drainTimeout))
+            await self.admin?.stop()
+            printError(
+                cut == 0
+                    ? "gatehouse: stopped; every accepted request completed"
+                    : "gatehouse: stopped; \(cut) connection(s) still busy at the drain timeout were cut")
+            return
+        }
+    }
+
     func summary() -> [String] {
         var lines: [String] = []
         for (listener, address) in zip(self.proxy.snapshot.configuration.listeners, self.listenerAddresses) {
@@ -183,5 +214,15 @@ private func writeAll(descriptor: Int32, _ text: String) {
             return
         }
         bytes = bytes.dropFirst(written)
+    }
+}
+
+/// Keeps the signal sources alive for as long as the stream is watched.
+// SAFETY: dispatch sources are thread-safe objects; `cancel` may be called from any thread.
+private struct SignalSources: @unchecked Sendable {
+    let sources: [any DispatchSourceSignal]
+
+    func cancel() {
+        for source in self.sources { source.cancel() }
     }
 }

@@ -32,6 +32,8 @@ final class DownstreamHandler: ChannelDuplexHandler {
     private var pendingRefusal: (head: HTTPRequestHead?, failure: ProxyFailure, status: Int)?
     private var pendingRead = false
     private var isDraining = false
+    /// Graceful shutdown: no request beyond those already read is started.
+    var closeWhenIdle = false
     var wroteUpstream = false
     var isClosed = false
     var clientAddress = "-"
@@ -142,6 +144,23 @@ final class DownstreamHandler: ChannelDuplexHandler {
         }
         // No exchange yet: the request line or head itself was bad.
         self.refuse(nil, failure, status: status)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is GracefulShutdown else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        // Shutting down: an idle connection closes now; a busy one after the requests it already
+        // read (pipelined ones included) are answered, the last saying Connection: close.
+        self.closeWhenIdle = true
+        guard !self.isClosed else { return }
+        if let exchange = self.exchange {
+            if self.queued.isEmpty { exchange.closeConnection = true }
+        } else if self.queued.isEmpty {
+            self.isClosed = true
+            context.close(promise: nil)
+        }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -279,6 +298,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
         self.exchange = nil
         self.log(exchange)
         if self.isClosed { return }
+        if self.closeWhenIdle && self.queued.isEmpty { exchange.closeConnection = true }
         if exchange.closeConnection || !exchange.clientKeepAlive {
             self.isClosed = true
             self.queued.removeAll()

@@ -21,6 +21,8 @@ public final class GatewayStats: Sendable {
         /// Requests that met the keep-alive race: a reused connection closed by the upstream before
         /// any response byte (each was retried on a fresh connection).
         public var reusedConnectionFailures = 0
+        /// Downstream connections refused by a listener's `max_connections`.
+        public var refusedConnections = 0
     }
 
     /// Per-server counters.
@@ -104,6 +106,11 @@ public final class GatewayStats: Sendable {
             case .reusedConnectionFailure: state.snapshot.reusedConnectionFailures += 1
             }
         }
+    }
+
+    /// A listener refused a connection (max_connections).
+    public func countRefusedConnection() {
+        self.state.withLock { $0.snapshot.refusedConnections += 1 }
     }
 
     /// The current counters.

@@ -80,7 +80,8 @@ public final class AdminServer: Sendable {
         json += "},\"upstream_requests\":\(stats.upstreamRequests)"
         json += ",\"upstream_connections_opened\":\(stats.upstreamConnectionsOpened)"
         json += ",\"retries\":\(stats.retries),\"retry_budget_exhausted\":\(stats.retryBudgetExhausted)"
-        json += ",\"reused_connection_failures\":\(stats.reusedConnectionFailures),\"clusters\":["
+        json += ",\"reused_connection_failures\":\(stats.reusedConnectionFailures)"
+        json += ",\"refused_connections\":\(stats.refusedConnections),\"clusters\":["
         json += proxy.snapshot.clusters.map { runtime in
             var cluster = "{\"name\":\(JSONText.quoted(runtime.cluster.name)),\"servers\":["
             cluster += runtime.cluster.servers.map { configured in

@@ -4,6 +4,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Synchronization
 
 /// The gateway: binds the configured listeners and serves them on an event-loop group, one
 /// ``DownstreamHandler`` per connection, with per-loop upstream pools.
@@ -50,7 +51,7 @@ public final class ProxyServer: Sendable {
         for listener in self.snapshot.configuration.listeners {
             let channel: any Channel
             do {
-                channel = try await self.makeBootstrap().bind(host: listener.address.host, port: listener.address.port).get()
+                channel = try await self.makeBootstrap(listener).bind(host: listener.address.host, port: listener.address.port).get()
             } catch {
                 try? await self.stop()
                 throw ListenerError(listener: listener.name, address: listener.address.description, underlying: error)
@@ -73,6 +74,41 @@ public final class ProxyServer: Sendable {
         }
     }
 
+    /// Stops gracefully (SIGTERM): stops accepting, lets every request already accepted finish (its
+    /// response says `Connection: close`), closes idle keep-alive connections at once, and after
+    /// `timeout` closes whatever is still open. Then stops like ``stop()``.
+    ///
+    /// - Returns: the number of connections that were still busy when the timeout cut them.
+    @discardableResult
+    public func shutdownGracefully(timeout: Duration) async -> Int {
+        let listeners = self.listeners.withLockedValue { $0 }
+        for channel in listeners { try? await channel.close() }
+        let open = Array(self.connections.withLockedValue { $0.values })
+        for channel in open { channel.pipeline.fireUserInboundEventTriggered(GracefulShutdown()) }
+        let deadline = ContinuousClock.now + timeout
+        var cut = 0
+        for channel in open {
+            let remaining = deadline - ContinuousClock.now
+            if remaining > .zero {
+                let closed = channel.eventLoop.makePromise(of: Void.self)
+                channel.closeFuture.cascade(to: closed)
+                let timer = channel.eventLoop.scheduleTask(in: TimeAmount(remaining)) {
+                    closed.fail(ChannelError.ioOnClosedChannel)
+                }
+                if (try? await closed.futureResult.get()) == nil {
+                    cut += 1
+                    try? await channel.close()
+                }
+                timer.cancel()
+            } else if channel.isActive {
+                cut += 1
+                try? await channel.close()
+            }
+        }
+        try? await self.stop()
+        return cut
+    }
+
     /// Stops accepting, closes every downstream connection and every idle upstream connection.
     public func stop() async throws {
         let listeners = self.listeners.withLockedValue { $0 }
@@ -86,8 +122,9 @@ public final class ProxyServer: Sendable {
         }
     }
 
-    private func makeBootstrap() -> ServerBootstrap {
+    private func makeBootstrap(_ listener: Listener) -> ServerBootstrap {
         let limits = self.snapshot.configuration.requestLimits
+        let open = ListenerConnections(max: listener.maxConnections)
         return ServerBootstrap(group: self.group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -95,6 +132,13 @@ public final class ProxyServer: Sendable {
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
+                    guard open.admit() else {
+                        // Beyond max_connections: a clear answer, not a silent reset or a queue.
+                        try channel.pipeline.syncOperations.addHandler(OverloadRefusal(limit: listener.maxConnections))
+                        self.stats.countRefusedConnection()
+                        return
+                    }
+                    channel.closeFuture.whenComplete { _ in open.release() }
                     try Self.configureDownstream(channel, limits: limits, loop: self.loopState(for: channel.eventLoop))
                     self.track(channel)
                 }
@@ -147,3 +191,51 @@ public struct ListenerError: Error, CustomStringConvertible {
 
     public var description: String { "cannot listen on \(self.address) (listener '\(self.listener)'): \(self.underlying)" }
 }
+
+/// Asks a downstream connection to finish its current request and close (graceful shutdown).
+struct GracefulShutdown: Sendable {}
+
+/// The open connections of one listener, against its `max_connections`.
+final class ListenerConnections: Sendable {
+    private let max: Int
+    private let open = Atomic<Int>(0)
+
+    init(max: Int) {
+        self.max = max
+    }
+
+    func admit() -> Bool {
+        let count = self.open.wrappingAdd(1, ordering: .relaxed).newValue
+        guard self.max > 0, count > self.max else { return true }
+        self.open.wrappingSubtract(1, ordering: .relaxed)
+        return false
+    }
+
+    func release() {
+        self.open.wrappingSubtract(1, ordering: .relaxed)
+    }
+}
+
+/// Answers a connection beyond the listener's `max_connections` with one 503 and closes it.
+final class OverloadRefusal: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    private let limit: Int
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        let body = "503 Service Unavailable: the gateway is at its connection limit (max_connections \(self.limit)); retry shortly.\n"
+        var text = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        text += "Proxy-Status: gatehouse; error=connection_limit_reached\r\nRetry-After: 1\r\nConnection: close\r\n"
+        text += "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
+        let buffer = context.channel.allocator.buffer(string: text)
+        context.writeAndFlush(NIOAny(buffer)).whenComplete { _ in context.close(promise: nil) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
+}
+
+@available(*, unavailable)
+extension OverloadRefusal: Sendable {}
