@@ -59,12 +59,9 @@ struct ClusterDraft {
             draft.healthCheck = check.finish(value)
         },
         Field("outlier_detection") { draft, value in
-            var detection = Cluster.OutlierDetection()
-            value.walk(fields: Cluster.OutlierDetection.fields, into: &detection)
-            if detection.maxEjectionTime < detection.baseEjectionTime {
-                value.error("max_ejection_time must not be shorter than base_ejection_time")
-            }
-            draft.outlierDetection = detection
+            var detection = OutlierDetectionDraft()
+            value.walk(fields: OutlierDetectionDraft.fields, into: &detection)
+            draft.outlierDetection = detection.finish(value)
         },
         Field("slow_start") { $0.slowStart = $1.duration() },
         Field("panic_threshold") { $0.panicThreshold = $1.percent() ?? $0.panicThreshold },
@@ -177,6 +174,15 @@ struct HealthCheckDraft {
     var path: Located<String>?
     var check = Cluster.HealthCheck()
     var jitter: Duration?
+    /// Where each key was written and whether its value was valid: cross-checks point at the key
+    /// that breaks them, and say nothing about a key whose own error is already reported.
+    var written: [String: (location: SourceLocation, valid: Bool)] = [:]
+
+    /// Records where `key` was written; returns `parsed`.
+    mutating func note<Parsed>(_ key: String, _ value: Value, _ parsed: Parsed?) -> Parsed? {
+        self.written[key] = (value.location, parsed != nil)
+        return parsed
+    }
 
     static let fields: [Field<HealthCheckDraft>] = [
         Field("type") { draft, value in
@@ -195,22 +201,22 @@ struct HealthCheckDraft {
             }
             draft.path = value.at(path)
         },
-        Field("interval") { $0.check.interval = $1.duration() ?? $0.check.interval },
-        Field("jitter") { draft, value in
-            // 0 is a legitimate jitter (probes exactly on the interval), unlike a 0 limit.
-            if case .scalar(let scalar) = value.node, scalar.string == "0" {
-                draft.jitter = .zero
-            } else {
-                draft.jitter = value.duration()
-            }
+        Field("interval") { draft, value in
+            draft.check.interval = draft.note("interval", value, value.duration()) ?? draft.check.interval
         },
-        Field("timeout") { $0.check.timeout = $1.duration() ?? $0.check.timeout },
+        // 0 is a legitimate jitter (probes exactly on the interval), unlike a 0 limit.
+        Field("jitter") { draft, value in draft.jitter = draft.note("jitter", value, value.duration(allowingZero: true)) },
+        Field("timeout") { draft, value in
+            draft.check.timeout = draft.note("timeout", value, value.duration()) ?? draft.check.timeout
+        },
         Field("healthy_threshold") { $0.check.healthyThreshold = $1.int(1...100) ?? $0.check.healthyThreshold },
         Field("unhealthy_threshold") { $0.check.unhealthyThreshold = $1.int(1...100) ?? $0.check.unhealthyThreshold },
         Field("expected_statuses") { draft, value in
             if let ranges = Self.statusRanges(value) { draft.check.expectedStatuses = ranges }
         },
-        Field("expected_body") { $0.check.expectedBody = $1.nonEmptyString() },
+        Field("expected_body") { draft, value in
+            draft.check.expectedBody = draft.note("expected_body", value, value.nonEmptyString())
+        },
         Field("host") { $0.check.host = $1.nonEmptyString() },
     ]
 
@@ -221,14 +227,29 @@ struct HealthCheckDraft {
             if let path = self.path {
                 value.walker.error("a tcp health check has no path (use type: http)", at: path.location)
             }
-            if check.expectedBody != nil { value.error("a tcp health check cannot expect a body (use type: http)") }
+            if let body = self.written["expected_body"], body.valid {
+                value.walker.error("a tcp health check cannot expect a body (use type: http)", at: body.location)
+            }
         } else {
             check.kind = .http(path: self.path?.value ?? "/")
         }
         check.jitter = self.jitter ?? check.interval / 10
-        if check.jitter >= check.interval { value.error("health check jitter must be shorter than its interval") }
+        let interval = self.written["interval"]
+        let timing = ["interval", "jitter", "timeout"].compactMap { self.written[$0] }
+        // A timing whose own value was refused has already been reported; comparing its default would mislead.
+        guard timing.allSatisfy(\.valid) else { return check }
+        func described(_ key: String, _ duration: Duration) -> String {
+            "(\(ValueSyntax.format(duration))" + (self.written[key] == nil ? ", the default)" : ")")
+        }
+        if let jitter = self.written["jitter"], check.jitter >= check.interval {
+            value.walker.error(
+                "health check jitter \(described("jitter", check.jitter)) must be shorter than its interval \(described("interval", check.interval))",
+                at: jitter.location)
+        }
         if check.timeout > check.interval {
-            value.error("health check timeout must not be longer than its interval (probes would overlap)")
+            value.walker.error(
+                "health check timeout \(described("timeout", check.timeout)) must not be longer than its interval \(described("interval", check.interval)): shorten the timeout or lengthen the interval",
+                at: self.written["timeout"]?.location ?? interval?.location ?? value.location)
         }
         return check
     }
@@ -262,12 +283,49 @@ struct HealthCheckDraft {
     }
 }
 
-extension Cluster.OutlierDetection {
-    static let fields: [Field<Cluster.OutlierDetection>] = [
-        Field("consecutive_failures") { $0.consecutiveFailures = $1.int(1...1000) ?? $0.consecutiveFailures },
-        Field("count_5xx") { $0.countServerErrors = $1.bool() ?? $0.countServerErrors },
-        Field("base_ejection_time") { $0.baseEjectionTime = $1.duration() ?? $0.baseEjectionTime },
-        Field("max_ejection_time") { $0.maxEjectionTime = $1.duration() ?? $0.maxEjectionTime },
-        Field("max_ejection_percent") { $0.maxEjectionPercent = $1.percent() ?? $0.maxEjectionPercent },
+/// An `outlier_detection:` block while it is read.
+struct OutlierDetectionDraft {
+    var detection = Cluster.OutlierDetection()
+    /// Where the ejection times were written (valid ones only), to point the cross-check at them.
+    var base: SourceLocation?
+    var max: SourceLocation?
+    var invalidTime = false
+
+    static let fields: [Field<OutlierDetectionDraft>] = [
+        Field("consecutive_failures") {
+            $0.detection.consecutiveFailures = $1.int(1...1000) ?? $0.detection.consecutiveFailures
+        },
+        Field("count_5xx") { $0.detection.countServerErrors = $1.bool() ?? $0.detection.countServerErrors },
+        Field("base_ejection_time") { draft, value in
+            guard let time = value.duration() else {
+                draft.invalidTime = true
+                return
+            }
+            draft.detection.baseEjectionTime = time
+            draft.base = value.location
+        },
+        Field("max_ejection_time") { draft, value in
+            guard let time = value.duration() else {
+                draft.invalidTime = true
+                return
+            }
+            draft.detection.maxEjectionTime = time
+            draft.max = value.location
+        },
+        Field("max_ejection_percent") {
+            $0.detection.maxEjectionPercent = $1.percent() ?? $0.detection.maxEjectionPercent
+        },
     ]
+
+    func finish(_ value: Value) -> Cluster.OutlierDetection {
+        let detection = self.detection
+        if !self.invalidTime, detection.maxEjectionTime < detection.baseEjectionTime {
+            let base = "(\(ValueSyntax.format(detection.baseEjectionTime))" + (self.base == nil ? ", the default)" : ")")
+            let max = "(\(ValueSyntax.format(detection.maxEjectionTime))" + (self.max == nil ? ", the default)" : ")")
+            value.walker.error(
+                "max_ejection_time \(max) must not be shorter than base_ejection_time \(base)",
+                at: self.max ?? self.base ?? value.location)
+        }
+        return detection
+    }
 }

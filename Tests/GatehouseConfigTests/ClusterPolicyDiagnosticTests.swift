@@ -115,6 +115,74 @@ import Testing
         #expect(diagnostics(clusterConfig + appendix) == expected)
     }
 
+    /// The checks between keys point at the key that breaks them (the other one's default named), and
+    /// stay silent when a key involved already has its own error.
+    @Test(arguments: [
+        (
+            "\n    health_check:\n      path: /healthz\n      interval: 2s\n      jitter: 2s",
+            ["g.yaml:13:15: health check jitter (2s) must be shorter than its interval (2s)"]
+        ),
+        (
+            "\n    health_check:\n      path: /healthz\n      jitter: 1m",
+            ["g.yaml:12:15: health check jitter (1m) must be shorter than its interval (5s, the default)"]
+        ),
+        (
+            "\n    health_check:\n      path: /healthz\n      interval: 1s\n      timeout: 1500ms",
+            [
+                "g.yaml:13:16: health check timeout (1500ms) must not be longer than its interval (1s): shorten the timeout or lengthen the interval"
+            ]
+        ),
+        (
+            "\n    health_check: { interval: 1s, timeout: 3s }",
+            [
+                "g.yaml:10:44: health check timeout (3s) must not be longer than its interval (1s): shorten the timeout or lengthen the interval"
+            ]
+        ),
+        (
+            "\n    health_check:\n      path: /healthz\n      interval: 1s",
+            [
+                "g.yaml:12:17: health check timeout (2s, the default) must not be longer than its interval (1s): shorten the timeout or lengthen the interval"
+            ]
+        ),
+        (
+            "\n    health_check:\n      path: /healthz\n      timeout: 1m30s",
+            [
+                "g.yaml:12:16: health check timeout (1m30s) must not be longer than its interval (5s, the default): shorten the timeout or lengthen the interval"
+            ]
+        ),
+        (
+            "\n    health_check:\n      interval: 1\n      timeout: 6s\n      jitter: 10s",
+            ["g.yaml:11:17: invalid duration '1' for 'interval': \(durationUnit)"]
+        ),
+        (
+            "\n    health_check:\n      interval: 2s\n      timeout: 0s",
+            ["g.yaml:12:16: 'timeout' must be greater than 0"]
+        ),
+        (
+            "\n    health_check:\n      type: tcp\n      expected_body: ok",
+            ["g.yaml:12:22: a tcp health check cannot expect a body (use type: http)"]
+        ),
+        (
+            "\n    outlier_detection:\n      consecutive_failures: 3\n      base_ejection_time: 1m\n      max_ejection_time: 30s",
+            ["g.yaml:13:26: max_ejection_time (30s) must not be shorter than base_ejection_time (1m)"]
+        ),
+        (
+            "\n    outlier_detection:\n      consecutive_failures: 3\n      base_ejection_time: 10m",
+            ["g.yaml:12:27: max_ejection_time (5m, the default) must not be shorter than base_ejection_time (10m)"]
+        ),
+        (
+            "\n    outlier_detection:\n      max_ejection_time: 10s",
+            ["g.yaml:11:26: max_ejection_time (10s) must not be shorter than base_ejection_time (30s, the default)"]
+        ),
+        (
+            "\n    outlier_detection:\n      base_ejection_time: 10\n      max_ejection_time: 10s",
+            ["g.yaml:11:27: invalid duration '10' for 'base_ejection_time': \(durationUnit)"]
+        ),
+    ])
+    func crossChecksPointAtTheKeyThatBreaksThem(appendix: String, expected: [String]) {
+        #expect(diagnostics(clusterConfig + appendix) == expected)
+    }
+
     /// One key of `outlier_detection:` (line 11, indented by six spaces) and its error.
     @Test(arguments: [
         ("consecutive_failures: 0", ["g.yaml:11:29: 'consecutive_failures' must be between 1 and 1000, got 0"]),

@@ -119,6 +119,9 @@ let clusterConfig = """
         ("interval: 250ms", .milliseconds(25)),
         ("interval: 5s, jitter: 0", .zero),
         ("interval: 5s, jitter: \"0\"", .zero),
+        ("interval: 5s, jitter: 0s", .zero),
+        ("interval: 5s, jitter: 0ms", .zero),
+        ("interval: 5s, jitter: 0m0s", .zero),
         ("interval: 5s, jitter: 4999ms", .milliseconds(4999)),
     ])
     func jitterIsATenthOfTheIntervalUnlessGiven(keys: String, expected: Duration) throws {
@@ -263,7 +266,7 @@ let clusterConfig = """
                   - address: 127.0.0.1:4001
                 balance: consistent_hash
                 hash_on: { cookie: cart }
-                health_check: { type: tcp, jitter: 0 }
+                health_check: { type: tcp, jitter: 0s }
             routes:
               - match: { path_prefix: /cart/ }
                 cluster: carts
