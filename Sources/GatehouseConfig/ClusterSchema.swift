@@ -35,6 +35,9 @@ struct ClusterDraft {
     var servers: [Cluster.Server]?
     var balance: Located<Cluster.Balance>?
     var hashOn: Located<Cluster.HashKey>?
+    /// Whether the keys were written, valid or not: a wrong value already has its own error.
+    var balanceGiven = false
+    var hashOnGiven = false
     var timeouts = Cluster.Timeouts()
     var pool = Cluster.Pool()
     var limits = Cluster.Limits()
@@ -47,9 +50,13 @@ struct ClusterDraft {
     static let fields: [Field<ClusterDraft>] = [
         Field("servers", required: true) { $0.servers = Self.servers($1) },
         Field("balance") { draft, value in
+            draft.balanceGiven = true
             if let balance = value.choice("balance", of: Cluster.Balance.self) { draft.balance = value.at(balance) }
         },
-        Field("hash_on") { draft, value in draft.hashOn = Self.hashKey(value).map { value.at($0) } },
+        Field("hash_on") { draft, value in
+            draft.hashOnGiven = true
+            draft.hashOn = Self.hashKey(value).map { value.at($0) }
+        },
         Field("timeouts") { $1.walk(fields: Cluster.Timeouts.fields, into: &$0.timeouts) },
         Field("pool") { $1.walk(fields: Cluster.Pool.fields, into: &$0.pool) },
         Field("limits") { $1.walk(fields: Cluster.Limits.fields, into: &$0.limits) },
@@ -70,8 +77,10 @@ struct ClusterDraft {
 
     /// Checks between keys: a policy that needs a key, a key that its policy would ignore.
     func crossCheck(_ walker: Walker) {
+        // An unknown policy's needs are unknown: its own error says it all.
+        if self.balanceGiven && self.balance == nil { return }
         let balance = self.balance?.value ?? .roundRobin
-        if let located = self.balance, balance == .consistentHash, self.hashOn == nil {
+        if let located = self.balance, balance == .consistentHash, !self.hashOnGiven {
             walker.error(
                 "balance: consistent_hash needs hash_on (header: NAME, cookie: NAME or client_address)",
                 at: located.location)
@@ -84,18 +93,23 @@ struct ClusterDraft {
 
     /// `client_address`, `{header: NAME}` or `{cookie: NAME}`.
     static func hashKey(_ value: Value) -> Cluster.HashKey? {
-        if case .scalar = value.node {
-            guard let text = value.string() else { return nil }
-            if text == "client_address" { return .clientAddress }
-            value.error("expected client_address, {header: NAME} or {cookie: NAME} for hash_on, got '\(text)'")
+        switch value.node {
+        case .scalar(let scalar) where !Walker.isNull(scalar) && scalar.string == "client_address":
+            return .clientAddress
+        case .mapping:
+            let reported = value.walker.diagnostics.count
+            var key: Cluster.HashKey?
+            value.walk(fields: Self.hashKeyFields, into: &key)
+            // An empty mapping; a wrong key or value inside has been reported already.
+            if key == nil, value.walker.diagnostics.count == reported {
+                value.error("hash_on needs one of header or cookie")
+            }
+            return key
+        default:
+            value.error(
+                "expected client_address, {header: NAME} or {cookie: NAME} for hash_on, got \(Walker.describe(value.node))")
             return nil
         }
-        var key: Cluster.HashKey?
-        value.walk(fields: Self.hashKeyFields, into: &key)
-        if key == nil, case .mapping = value.node {
-            value.error("hash_on needs one of header or cookie")
-        }
-        return key
     }
 
     static let hashKeyFields: [Field<Cluster.HashKey?>] = [

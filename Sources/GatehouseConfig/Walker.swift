@@ -199,7 +199,7 @@ struct Value {
 
     /// A share from 0 to 100, written `50` or `50%`.
     func percent() -> Int? {
-        guard case .scalar(let scalar) = self.node else {
+        guard case .scalar(let scalar) = self.node, !Walker.isNull(scalar) else {
             self.error("expected a percentage for \(self.subject), got \(Walker.describe(self.node))")
             return nil
         }

@@ -55,6 +55,56 @@ import Testing
         #expect(diagnostics(clusterConfig + appendix) == expected)
     }
 
+    /// One mistake, one message: a key given with a wrong value is not also reported as missing, or
+    /// judged by the default it did not get.
+    @Test(arguments: [
+        (
+            "\n    balance: consistent_hash\n    hash_on: {}",
+            ["g.yaml:11:14: hash_on needs one of header or cookie"]
+        ),
+        (
+            "\n    balance: consistent_hash\n    hash_on: client_ip",
+            ["g.yaml:11:14: expected client_address, {header: NAME} or {cookie: NAME} for hash_on, got 'client_ip'"]
+        ),
+        (
+            "\n    balance: consistent_hash\n    hash_on: [client_address]",
+            ["g.yaml:11:14: expected client_address, {header: NAME} or {cookie: NAME} for hash_on, got a sequence"]
+        ),
+        (
+            "\n    balance: consistent_hash\n    hash_on:",
+            ["g.yaml:11:13: expected client_address, {header: NAME} or {cookie: NAME} for hash_on, got an empty value"]
+        ),
+        (
+            "\n    balance: consistent_hash\n    hash_on: { header: \"\" }",
+            ["g.yaml:11:24: 'header' must not be empty"]
+        ),
+        (
+            "\n    balance: consistent_hash\n    hash_on: { header: [a, b] }",
+            ["g.yaml:11:24: expected a string for 'header', got a sequence"]
+        ),
+        (
+            "\n    balance: consistent_hash\n    hash_on: { heder: x-user }",
+            ["g.yaml:11:16: unknown key 'heder'; did you mean 'header'?"]
+        ),
+        (
+            "\n    balance: consistent-hash\n    hash_on: { cookie: sid }",
+            [
+                "g.yaml:10:14: unknown balance 'consistent-hash'; did you mean 'consistent_hash'? (allowed: \(allowedPolicies))"
+            ]
+        ),
+        (
+            "\nadmin:\n  address: 0.0.0.0:9901\n  token_file: \"\"",
+            ["g.yaml:12:15: 'token_file' must not be empty"]
+        ),
+        (
+            "\n    panic_threshold:",
+            ["g.yaml:10:21: expected a percentage for 'panic_threshold', got an empty value"]
+        ),
+    ])
+    func oneMistakeOneMessage(appendix: String, expected: [String]) {
+        #expect(diagnostics(clusterConfig + appendix) == expected)
+    }
+
     /// One key of `health_check:` (line 11, indented by six spaces) and its error.
     @Test(arguments: [
         ("type: grpc", ["g.yaml:11:13: unknown health check type 'grpc' (allowed: http, tcp)"]),
