@@ -114,16 +114,26 @@ struct ClusterDraft {
 
     static let hashKeyFields: [Field<Cluster.HashKey?>] = [
         Field("header") { key, value in
-            guard let name = value.nonEmptyString() else { return }
+            guard let name = Self.token(value, "header") else { return }
             if key != nil { value.error("hash_on takes one of header or cookie, not both") }
             key = .header(name.lowercased())
         },
         Field("cookie") { key, value in
-            guard let name = value.nonEmptyString() else { return }
+            guard let name = Self.token(value, "cookie") else { return }
             if key != nil { value.error("hash_on takes one of header or cookie, not both") }
             key = .cookie(name)
         },
     ]
+
+    /// A header or cookie name; one with a space, ':' or '=' could never match a request.
+    static func token(_ value: Value, _ kind: String) -> String? {
+        guard let name = value.nonEmptyString() else { return nil }
+        guard ValueSyntax.isHTTPToken(name) else {
+            value.error("\(value.subject) must be a \(kind) name (letters, digits and !#$%&'*+-.^_`|~), got '\(name)'")
+            return nil
+        }
+        return name
+    }
 
     static func servers(_ value: Value) -> [Cluster.Server]? {
         guard let items = value.sequence(nonEmpty: true) else { return nil }
@@ -226,12 +236,14 @@ struct HealthCheckDraft {
         Field("healthy_threshold") { $0.check.healthyThreshold = $1.int(1...100) ?? $0.check.healthyThreshold },
         Field("unhealthy_threshold") { $0.check.unhealthyThreshold = $1.int(1...100) ?? $0.check.unhealthyThreshold },
         Field("expected_statuses") { draft, value in
-            if let ranges = Self.statusRanges(value) { draft.check.expectedStatuses = ranges }
+            if let ranges = draft.note("expected_statuses", value, Self.statusRanges(value)) {
+                draft.check.expectedStatuses = ranges
+            }
         },
         Field("expected_body") { draft, value in
             draft.check.expectedBody = draft.note("expected_body", value, value.nonEmptyString())
         },
-        Field("host") { $0.check.host = $1.nonEmptyString() },
+        Field("host") { draft, value in draft.check.host = draft.note("host", value, Self.host(value)) },
     ]
 
     func finish(_ value: Value) -> Cluster.HealthCheck {
@@ -243,6 +255,12 @@ struct HealthCheckDraft {
             }
             if let body = self.written["expected_body"], body.valid {
                 value.walker.error("a tcp health check cannot expect a body (use type: http)", at: body.location)
+            }
+            if let statuses = self.written["expected_statuses"], statuses.valid {
+                value.walker.error("a tcp health check has no status to expect (use type: http)", at: statuses.location)
+            }
+            if let host = self.written["host"], host.valid {
+                value.walker.error("a tcp health check sends no Host header (use type: http)", at: host.location)
             }
         } else {
             check.kind = .http(path: self.path?.value ?? "/")
@@ -268,7 +286,18 @@ struct HealthCheckDraft {
         return check
     }
 
-    /// `[200, "200-299", "2xx"]`.
+    /// The probe's Host header: sent as written, so it must be one.
+    static func host(_ value: Value) -> String? {
+        guard let text = value.nonEmptyString() else { return nil }
+        guard ValueSyntax.isHostHeader(text) else {
+            value.error(
+                "expected a host such as api.example.com or api.example.com:8080 for \(value.subject), got '\(text)'")
+            return nil
+        }
+        return text
+    }
+
+    /// `[200, "200-299", "2xx"]`; every invalid entry is reported.
     static func statusRanges(_ value: Value) -> [ClosedRange<Int>]? {
         guard let items = value.sequence(nonEmpty: true) else { return nil }
         var ranges: [ClosedRange<Int>] = []
@@ -280,7 +309,8 @@ struct HealthCheckDraft {
                 item.error("invalid status '\(text)' for \(item.subject): expected 200, 200-299 or 2xx (100–599)")
             }
         }
-        return ranges.isEmpty ? nil : ranges
+        // Nil after any error, so the cross-checks leave a list that already has one alone.
+        return ranges.isEmpty || ranges.count < items.count ? nil : ranges
     }
 
     static func statusRange(_ text: String) -> ClosedRange<Int>? {

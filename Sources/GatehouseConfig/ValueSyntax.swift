@@ -138,6 +138,18 @@ enum ValueSyntax {
         !text.isEmpty && text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-._".contains($0)) }
     }
 
+    /// An HTTP token (RFC 9110 §5.6.2): what a header field name or a cookie name is made of.
+    static func isHTTPToken(_ text: String) -> Bool {
+        !text.isEmpty
+            && text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "!#$%&'*+-.^_`|~".contains($0)) }
+    }
+
+    /// What a `Host` header may hold: a host name or IPv4 address, `[IPv6]`, each with an optional port.
+    static func isHostHeader(_ text: String) -> Bool {
+        if (try? checkHostName(text)) != nil || (try? hostPort(text, ports: 1...65535)) != nil { return true }
+        return text.hasPrefix("[") && text.hasSuffix("]") && ipv6(String(text.dropFirst().dropLast())) != nil
+    }
+
     /// `10.0.0.0/8`, `127.0.0.1`, `::1`, `fd00::/8`. Host bits below the prefix are cleared.
     static func addressRange(_ text: String) throws(InvalidValue) -> AddressRange {
         let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)

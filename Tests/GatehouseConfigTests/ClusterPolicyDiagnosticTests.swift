@@ -105,6 +105,58 @@ import Testing
         #expect(diagnostics(clusterConfig + appendix) == expected)
     }
 
+    /// Values that used to pass unchecked: a probe Host that is not a host, keys a tcp check would
+    /// ignore, hash_on names that no header or cookie can have.
+    @Test(arguments: [
+        (
+            "\n    health_check:\n      host: http://api.example.com",
+            [
+                "g.yaml:11:13: expected a host such as api.example.com or api.example.com:8080 for 'host', got 'http://api.example.com'"
+            ]
+        ),
+        (
+            "\n    health_check:\n      host: \"api.example.com \"",
+            [
+                "g.yaml:11:13: expected a host such as api.example.com or api.example.com:8080 for 'host', got 'api.example.com '"
+            ]
+        ),
+        (
+            "\n    health_check:\n      host: api.example.com:0",
+            [
+                "g.yaml:11:13: expected a host such as api.example.com or api.example.com:8080 for 'host', got 'api.example.com:0'"
+            ]
+        ),
+        (
+            "\n    health_check:\n      type: tcp\n      host: api.example.com",
+            ["g.yaml:12:13: a tcp health check sends no Host header (use type: http)"]
+        ),
+        (
+            "\n    health_check:\n      expected_statuses: [2xx]\n      type: tcp",
+            ["g.yaml:11:26: a tcp health check has no status to expect (use type: http)"]
+        ),
+        (
+            "\n    health_check:\n      type: tcp\n      host: http://x",
+            [
+                "g.yaml:12:13: expected a host such as api.example.com or api.example.com:8080 for 'host', got 'http://x'"
+            ]
+        ),
+        (
+            "\n    balance: consistent_hash\n    hash_on: { header: \"X User\" }",
+            ["g.yaml:11:24: 'header' must be a header name (letters, digits and !#$%&'*+-.^_`|~), got 'X User'"]
+        ),
+        (
+            "\n    balance: consistent_hash\n    hash_on: { header: \"x-user:\" }",
+            ["g.yaml:11:24: 'header' must be a header name (letters, digits and !#$%&'*+-.^_`|~), got 'x-user:'"]
+        ),
+        (
+            "\n    balance: consistent_hash\n    hash_on: { cookie: \"sid=1\" }",
+            ["g.yaml:11:24: 'cookie' must be a cookie name (letters, digits and !#$%&'*+-.^_`|~), got 'sid=1'"]
+        ),
+    ])
+    func valuesThatCannotWork(appendix: String, expected: [String]) {
+        #expect(diagnostics(clusterConfig + appendix) == expected)
+    }
+
     /// One key of `health_check:` (line 11, indented by six spaces) and its error.
     @Test(arguments: [
         ("type: grpc", ["g.yaml:11:13: unknown health check type 'grpc' (allowed: http, tcp)"]),

@@ -154,6 +154,25 @@ let clusterConfig = """
         }
     }
 
+    @Test(arguments: [
+        "api.example.com", "api.example.com:8443", "API.Example.com.", "10.0.0.1", "10.0.0.1:8080", "svc_a.internal",
+        "\"[::1]\"", "\"[2001:db8::1]:8080\"",
+    ])
+    func probeHosts(host: String) throws {
+        let cluster = try #require(self.cluster("\n    health_check: { host: \(host) }"))
+        #expect(cluster.healthCheck?.host == host.filter { $0 != "\"" })
+    }
+
+    @Test(arguments: [
+        ("{ header: \"X-Api_Key.v2\" }", Cluster.HashKey.header("x-api_key.v2")),
+        ("{ header: \"x~!#$%&'*+^`|\" }", .header("x~!#$%&'*+^`|")),
+        ("{ cookie: __Host-session }", .cookie("__Host-session")),
+    ])
+    func hashOnNamesAreTokens(text: String, expected: Cluster.HashKey) throws {
+        let cluster = try #require(self.cluster("\n    balance: consistent_hash\n    hash_on: \(text)"))
+        #expect(cluster.hashOn == expected)
+    }
+
     @Test func emptyOutlierDetectionTurnsItOnWithTheDefaults() throws {
         let cluster = try #require(self.cluster("\n    outlier_detection: {}"))
         #expect(
