@@ -35,6 +35,9 @@ struct ClusterDraft {
     var servers: [Cluster.Server]?
     var balance: Located<Cluster.Balance>?
     var hashOn: Located<Cluster.HashKey>?
+    /// Whether the keys were written, valid or not: a wrong value already has its own error.
+    var balanceGiven = false
+    var hashOnGiven = false
     var timeouts = Cluster.Timeouts()
     var pool = Cluster.Pool()
     var limits = Cluster.Limits()
@@ -48,9 +51,13 @@ struct ClusterDraft {
     static let fields: [Field<ClusterDraft>] = [
         Field("servers", required: true) { $0.servers = Self.servers($1) },
         Field("balance") { draft, value in
+            draft.balanceGiven = true
             if let balance = value.choice("balance", of: Cluster.Balance.self) { draft.balance = value.at(balance) }
         },
-        Field("hash_on") { draft, value in draft.hashOn = Self.hashKey(value).map { value.at($0) } },
+        Field("hash_on") { draft, value in
+            draft.hashOnGiven = true
+            draft.hashOn = Self.hashKey(value).map { value.at($0) }
+        },
         Field("timeouts") { $1.walk(fields: Cluster.Timeouts.fields, into: &$0.timeouts) },
         Field("pool") { $1.walk(fields: Cluster.Pool.fields, into: &$0.pool) },
         Field("limits") { $1.walk(fields: Cluster.Limits.fields, into: &$0.limits) },
@@ -60,12 +67,9 @@ struct ClusterDraft {
             draft.healthCheck = check.finish(value)
         },
         Field("outlier_detection") { draft, value in
-            var detection = Cluster.OutlierDetection()
-            value.walk(fields: Cluster.OutlierDetection.fields, into: &detection)
-            if detection.maxEjectionTime < detection.baseEjectionTime {
-                value.error("max_ejection_time must not be shorter than base_ejection_time")
-            }
-            draft.outlierDetection = detection
+            var detection = OutlierDetectionDraft()
+            value.walk(fields: OutlierDetectionDraft.fields, into: &detection)
+            draft.outlierDetection = detection.finish(value)
         },
         Field("slow_start") { $0.slowStart = $1.duration() },
         Field("panic_threshold") { $0.panicThreshold = $1.percent() ?? $0.panicThreshold },
@@ -80,8 +84,10 @@ struct ClusterDraft {
 
     /// Checks between keys: a policy that needs a key, a key that its policy would ignore.
     func crossCheck(_ walker: Walker) {
+        // An unknown policy's needs are unknown: its own error says it all.
+        if self.balanceGiven && self.balance == nil { return }
         let balance = self.balance?.value ?? .roundRobin
-        if let located = self.balance, balance == .consistentHash, self.hashOn == nil {
+        if let located = self.balance, balance == .consistentHash, !self.hashOnGiven {
             walker.error(
                 "balance: consistent_hash needs hash_on (header: NAME, cookie: NAME or client_address)",
                 at: located.location)
@@ -94,32 +100,47 @@ struct ClusterDraft {
 
     /// `client_address`, `{header: NAME}` or `{cookie: NAME}`.
     static func hashKey(_ value: Value) -> Cluster.HashKey? {
-        if case .scalar = value.node {
-            guard let text = value.string() else { return nil }
-            if text == "client_address" { return .clientAddress }
-            value.error("expected client_address, {header: NAME} or {cookie: NAME} for hash_on, got '\(text)'")
+        switch value.node {
+        case .scalar(let scalar) where !Walker.isNull(scalar) && scalar.string == "client_address":
+            return .clientAddress
+        case .mapping:
+            let reported = value.walker.diagnostics.count
+            var key: Cluster.HashKey?
+            value.walk(fields: Self.hashKeyFields, into: &key)
+            // An empty mapping; a wrong key or value inside has been reported already.
+            if key == nil, value.walker.diagnostics.count == reported {
+                value.error("hash_on needs one of header or cookie")
+            }
+            return key
+        default:
+            value.error(
+                "expected client_address, {header: NAME} or {cookie: NAME} for hash_on, got \(Walker.describe(value.node))")
             return nil
         }
-        var key: Cluster.HashKey?
-        value.walk(fields: Self.hashKeyFields, into: &key)
-        if key == nil, case .mapping = value.node {
-            value.error("hash_on needs one of header or cookie")
-        }
-        return key
     }
 
     static let hashKeyFields: [Field<Cluster.HashKey?>] = [
         Field("header") { key, value in
-            guard let name = value.nonEmptyString() else { return }
+            guard let name = Self.token(value, "header") else { return }
             if key != nil { value.error("hash_on takes one of header or cookie, not both") }
             key = .header(name.lowercased())
         },
         Field("cookie") { key, value in
-            guard let name = value.nonEmptyString() else { return }
+            guard let name = Self.token(value, "cookie") else { return }
             if key != nil { value.error("hash_on takes one of header or cookie, not both") }
             key = .cookie(name)
         },
     ]
+
+    /// A header or cookie name; one with a space, ':' or '=' could never match a request.
+    static func token(_ value: Value, _ kind: String) -> String? {
+        guard let name = value.nonEmptyString() else { return nil }
+        guard ValueSyntax.isHTTPToken(name) else {
+            value.error("\(value.subject) must be a \(kind) name (letters, digits and !#$%&'*+-.^_`|~), got '\(name)'")
+            return nil
+        }
+        return name
+    }
 
     static func servers(_ value: Value) -> [Cluster.Server]? {
         guard let items = value.sequence(nonEmpty: true) else { return nil }
@@ -237,6 +258,15 @@ struct HealthCheckDraft {
     var path: Located<String>?
     var check = Cluster.HealthCheck()
     var jitter: Duration?
+    /// Where each key was written and whether its value was valid: cross-checks point at the key
+    /// that breaks them, and say nothing about a key whose own error is already reported.
+    var written: [String: (location: SourceLocation, valid: Bool)] = [:]
+
+    /// Records where `key` was written; returns `parsed`.
+    mutating func note<Parsed>(_ key: String, _ value: Value, _ parsed: Parsed?) -> Parsed? {
+        self.written[key] = (value.location, parsed != nil)
+        return parsed
+    }
 
     static let fields: [Field<HealthCheckDraft>] = [
         Field("type") { draft, value in
@@ -255,23 +285,25 @@ struct HealthCheckDraft {
             }
             draft.path = value.at(path)
         },
-        Field("interval") { $0.check.interval = $1.duration() ?? $0.check.interval },
-        Field("jitter") { draft, value in
-            // 0 is a legitimate jitter (probes exactly on the interval), unlike a 0 limit.
-            if case .scalar(let scalar) = value.node, scalar.string == "0" {
-                draft.jitter = .zero
-            } else {
-                draft.jitter = value.duration()
-            }
+        Field("interval") { draft, value in
+            draft.check.interval = draft.note("interval", value, value.duration()) ?? draft.check.interval
         },
-        Field("timeout") { $0.check.timeout = $1.duration() ?? $0.check.timeout },
+        // 0 is a legitimate jitter (probes exactly on the interval), unlike a 0 limit.
+        Field("jitter") { draft, value in draft.jitter = draft.note("jitter", value, value.duration(allowingZero: true)) },
+        Field("timeout") { draft, value in
+            draft.check.timeout = draft.note("timeout", value, value.duration()) ?? draft.check.timeout
+        },
         Field("healthy_threshold") { $0.check.healthyThreshold = $1.int(1...100) ?? $0.check.healthyThreshold },
         Field("unhealthy_threshold") { $0.check.unhealthyThreshold = $1.int(1...100) ?? $0.check.unhealthyThreshold },
         Field("expected_statuses") { draft, value in
-            if let ranges = Self.statusRanges(value) { draft.check.expectedStatuses = ranges }
+            if let ranges = draft.note("expected_statuses", value, Self.statusRanges(value)) {
+                draft.check.expectedStatuses = ranges
+            }
         },
-        Field("expected_body") { $0.check.expectedBody = $1.nonEmptyString() },
-        Field("host") { $0.check.host = $1.nonEmptyString() },
+        Field("expected_body") { draft, value in
+            draft.check.expectedBody = draft.note("expected_body", value, value.nonEmptyString())
+        },
+        Field("host") { draft, value in draft.check.host = draft.note("host", value, Self.host(value)) },
     ]
 
     func finish(_ value: Value) -> Cluster.HealthCheck {
@@ -281,19 +313,51 @@ struct HealthCheckDraft {
             if let path = self.path {
                 value.walker.error("a tcp health check has no path (use type: http)", at: path.location)
             }
-            if check.expectedBody != nil { value.error("a tcp health check cannot expect a body (use type: http)") }
+            if let body = self.written["expected_body"], body.valid {
+                value.walker.error("a tcp health check cannot expect a body (use type: http)", at: body.location)
+            }
+            if let statuses = self.written["expected_statuses"], statuses.valid {
+                value.walker.error("a tcp health check has no status to expect (use type: http)", at: statuses.location)
+            }
+            if let host = self.written["host"], host.valid {
+                value.walker.error("a tcp health check sends no Host header (use type: http)", at: host.location)
+            }
         } else {
             check.kind = .http(path: self.path?.value ?? "/")
         }
         check.jitter = self.jitter ?? check.interval / 10
-        if check.jitter >= check.interval { value.error("health check jitter must be shorter than its interval") }
+        let interval = self.written["interval"]
+        let timing = ["interval", "jitter", "timeout"].compactMap { self.written[$0] }
+        // A timing whose own value was refused has already been reported; comparing its default would mislead.
+        guard timing.allSatisfy(\.valid) else { return check }
+        func described(_ key: String, _ duration: Duration) -> String {
+            "(\(ValueSyntax.format(duration))" + (self.written[key] == nil ? ", the default)" : ")")
+        }
+        if let jitter = self.written["jitter"], check.jitter >= check.interval {
+            value.walker.error(
+                "health check jitter \(described("jitter", check.jitter)) must be shorter than its interval \(described("interval", check.interval))",
+                at: jitter.location)
+        }
         if check.timeout > check.interval {
-            value.error("health check timeout must not be longer than its interval (probes would overlap)")
+            value.walker.error(
+                "health check timeout \(described("timeout", check.timeout)) must not be longer than its interval \(described("interval", check.interval)): shorten the timeout or lengthen the interval",
+                at: self.written["timeout"]?.location ?? interval?.location ?? value.location)
         }
         return check
     }
 
-    /// `[200, "200-299", "2xx"]`.
+    /// The probe's Host header: sent as written, so it must be one.
+    static func host(_ value: Value) -> String? {
+        guard let text = value.nonEmptyString() else { return nil }
+        guard ValueSyntax.isHostHeader(text) else {
+            value.error(
+                "expected a host such as api.example.com or api.example.com:8080 for \(value.subject), got '\(text)'")
+            return nil
+        }
+        return text
+    }
+
+    /// `[200, "200-299", "2xx"]`; every invalid entry is reported.
     static func statusRanges(_ value: Value) -> [ClosedRange<Int>]? {
         guard let items = value.sequence(nonEmpty: true) else { return nil }
         var ranges: [ClosedRange<Int>] = []
@@ -305,7 +369,8 @@ struct HealthCheckDraft {
                 item.error("invalid status '\(text)' for \(item.subject): expected 200, 200-299 or 2xx (100–599)")
             }
         }
-        return ranges.isEmpty ? nil : ranges
+        // Nil after any error, so the cross-checks leave a list that already has one alone.
+        return ranges.isEmpty || ranges.count < items.count ? nil : ranges
     }
 
     static func statusRange(_ text: String) -> ClosedRange<Int>? {
@@ -322,12 +387,49 @@ struct HealthCheckDraft {
     }
 }
 
-extension Cluster.OutlierDetection {
-    static let fields: [Field<Cluster.OutlierDetection>] = [
-        Field("consecutive_failures") { $0.consecutiveFailures = $1.int(1...1000) ?? $0.consecutiveFailures },
-        Field("count_5xx") { $0.countServerErrors = $1.bool() ?? $0.countServerErrors },
-        Field("base_ejection_time") { $0.baseEjectionTime = $1.duration() ?? $0.baseEjectionTime },
-        Field("max_ejection_time") { $0.maxEjectionTime = $1.duration() ?? $0.maxEjectionTime },
-        Field("max_ejection_percent") { $0.maxEjectionPercent = $1.percent() ?? $0.maxEjectionPercent },
+/// An `outlier_detection:` block while it is read.
+struct OutlierDetectionDraft {
+    var detection = Cluster.OutlierDetection()
+    /// Where the ejection times were written (valid ones only), to point the cross-check at them.
+    var base: SourceLocation?
+    var max: SourceLocation?
+    var invalidTime = false
+
+    static let fields: [Field<OutlierDetectionDraft>] = [
+        Field("consecutive_failures") {
+            $0.detection.consecutiveFailures = $1.int(1...1000) ?? $0.detection.consecutiveFailures
+        },
+        Field("count_5xx") { $0.detection.countServerErrors = $1.bool() ?? $0.detection.countServerErrors },
+        Field("base_ejection_time") { draft, value in
+            guard let time = value.duration() else {
+                draft.invalidTime = true
+                return
+            }
+            draft.detection.baseEjectionTime = time
+            draft.base = value.location
+        },
+        Field("max_ejection_time") { draft, value in
+            guard let time = value.duration() else {
+                draft.invalidTime = true
+                return
+            }
+            draft.detection.maxEjectionTime = time
+            draft.max = value.location
+        },
+        Field("max_ejection_percent") {
+            $0.detection.maxEjectionPercent = $1.percent() ?? $0.detection.maxEjectionPercent
+        },
     ]
+
+    func finish(_ value: Value) -> Cluster.OutlierDetection {
+        let detection = self.detection
+        if !self.invalidTime, detection.maxEjectionTime < detection.baseEjectionTime {
+            let base = "(\(ValueSyntax.format(detection.baseEjectionTime))" + (self.base == nil ? ", the default)" : ")")
+            let max = "(\(ValueSyntax.format(detection.maxEjectionTime))" + (self.max == nil ? ", the default)" : ")")
+            value.walker.error(
+                "max_ejection_time \(max) must not be shorter than base_ejection_time \(base)",
+                at: self.max ?? self.base ?? value.location)
+        }
+        return detection
+    }
 }

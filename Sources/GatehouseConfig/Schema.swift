@@ -87,7 +87,7 @@ struct RootDraft {
         guard let address = draft.address else { return }
         let admin = Admin(address: address.value, tokenFile: draft.tokenFile)
         // The admin API can drain servers and reload the config: never open to the network unguarded.
-        if !admin.isLoopback && admin.tokenFile == nil {
+        if !admin.isLoopback && !draft.tokenFileGiven {
             value.walker.error(
                 "admin address \(address.value) is not loopback: set token_file (a file holding a bearer token) or listen on 127.0.0.1",
                 at: address.location)
@@ -98,12 +98,17 @@ struct RootDraft {
     struct AdminDraft {
         var address: Located<HostPort>?
         var tokenFile: String?
+        /// Whether token_file was written, valid or not (a wrong one has its own error).
+        var tokenFileGiven = false
 
         static let fields: [Field<AdminDraft>] = [
             Field("address", required: true) { draft, value in
                 draft.address = value.hostPort(ports: 1...65535).map { value.at($0) }
             },
-            Field("token_file") { $0.tokenFile = $1.nonEmptyString() },
+            Field("token_file") { draft, value in
+                draft.tokenFileGiven = true
+                draft.tokenFile = value.nonEmptyString()
+            },
         ]
     }
 

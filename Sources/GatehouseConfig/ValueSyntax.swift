@@ -52,6 +52,22 @@ enum ValueSyntax {
         return .milliseconds(milliseconds)
     }
 
+    /// A duration as the file would write it, for messages: `2s`, `250ms`, `1500ms`, `1m30s`, `5m`.
+    static func format(_ duration: Duration) -> String {
+        let (seconds, attoseconds) = duration.components
+        var milliseconds = seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        guard milliseconds > 0 else { return "0s" }
+        // `1500ms` reads better than `1s500ms`.
+        if milliseconds < 60_000, milliseconds % 1000 != 0 { return "\(milliseconds)ms" }
+        var text = ""
+        for (unit, scale) in [("h", Int64(3_600_000)), ("m", 60_000), ("s", 1000), ("ms", 1)]
+        where milliseconds >= scale {
+            text += "\(milliseconds / scale)\(unit)"
+            milliseconds %= scale
+        }
+        return text
+    }
+
     /// Bytes, or a number with a unit; every unit is a power of 1024 because nobody sizing a buffer means 1000.
     static func size(_ text: String) throws(InvalidValue) -> Int64 {
         let digits = text.prefix(while: \.isASCIIDigit)
@@ -120,6 +136,18 @@ enum ValueSyntax {
     /// Letters, digits, `-`, `.` and `_`: safe in headers, metric labels and log fields.
     static func isToken(_ text: String) -> Bool {
         !text.isEmpty && text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-._".contains($0)) }
+    }
+
+    /// An HTTP token (RFC 9110 §5.6.2): what a header field name or a cookie name is made of.
+    static func isHTTPToken(_ text: String) -> Bool {
+        !text.isEmpty
+            && text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "!#$%&'*+-.^_`|~".contains($0)) }
+    }
+
+    /// What a `Host` header may hold: a host name or IPv4 address, `[IPv6]`, each with an optional port.
+    static func isHostHeader(_ text: String) -> Bool {
+        if (try? checkHostName(text)) != nil || (try? hostPort(text, ports: 1...65535)) != nil { return true }
+        return text.hasPrefix("[") && text.hasSuffix("]") && ipv6(String(text.dropFirst().dropLast())) != nil
     }
 
     /// `10.0.0.0/8`, `127.0.0.1`, `::1`, `fd00::/8`. Host bits below the prefix are cleared.

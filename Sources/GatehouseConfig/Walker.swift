@@ -199,7 +199,7 @@ struct Value {
 
     /// A share from 0 to 100, written `50` or `50%`.
     func percent() -> Int? {
-        guard case .scalar(let scalar) = self.node else {
+        guard case .scalar(let scalar) = self.node, !Walker.isNull(scalar) else {
             self.error("expected a percentage for \(self.subject), got \(Walker.describe(self.node))")
             return nil
         }
@@ -211,12 +211,14 @@ struct Value {
         return number
     }
 
-    /// A duration greater than zero: every limit in the file is a real limit.
-    func duration() -> Duration? {
+    /// A duration greater than zero: every limit in the file is a real limit. With `allowingZero`
+    /// (a spread, not a limit) zero is accepted too, written `0` or with a unit.
+    func duration(allowingZero: Bool = false) -> Duration? {
         guard let text = self.string() else { return nil }
+        if allowingZero, text == "0" { return .zero }
         do {
             let duration = try ValueSyntax.duration(text)
-            guard duration > .zero else {
+            guard duration > .zero || allowingZero else {
                 self.error("\(self.subject) must be greater than 0")
                 return nil
             }

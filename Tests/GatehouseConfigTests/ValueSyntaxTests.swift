@@ -19,6 +19,21 @@ import Testing
     }
 
     @Test(arguments: [
+        (Duration.zero, "0s"),
+        (.milliseconds(250), "250ms"),
+        (.milliseconds(1500), "1500ms"),
+        (.seconds(2), "2s"),
+        (.seconds(90), "1m30s"),
+        (.seconds(300), "5m"),
+        (.seconds(3600), "1h"),
+        (.milliseconds(3_723_004), "1h2m3s4ms"),
+    ])
+    func formattedDurationsParseBack(duration: Duration, text: String) throws {
+        #expect(ValueSyntax.format(duration) == text)
+        #expect(try ValueSyntax.duration(text) == duration)
+    }
+
+    @Test(arguments: [
         ("30", ValueSyntax.durationHint),
         ("0", ValueSyntax.durationHint),
         ("", "expected a number with a unit, like 250ms, 2s, 5m, 1h or 1m30s"),
