@@ -77,8 +77,8 @@ let package = Package(
         .executableTarget(
             name: "GatehouseCLI",
             dependencies: [
-                "GatehouseCore", "GatehouseConfig", "GatehouseOrigins", "GatehouseExplain", "GatehouseDoctor",
-                "GatehouseMonitor",
+                "GatehouseCore", "GatehouseConfig", "GatehouseErrors", "GatehouseOrigins", "GatehouseExplain",
+                "GatehouseDoctor", "GatehouseMonitor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import GatehouseConfig
 import GatehouseCore
+import GatehouseErrors
 import GatehouseExplain
 import Logging
 import NIOCore
@@ -61,7 +62,8 @@ struct Run: AsyncParsableCommand {
         }
         let logger = self.serve.makeLogger()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, self.serve.threads ?? System.coreCount))
-        let gateway = try await GatewayProcess.start(configuration: configuration, group: group, logger: logger)
+        let gateway = try await GatewayProcess.start(
+            configuration: configuration, group: group, logger: logger, configPath: self.config)
         writeOutput(gateway.summary().map { $0 + "\n" }.joined())
         await gateway.runUntilSignalled(drainTimeout: self.serve.drainTimeout)
     }
@@ -114,9 +116,12 @@ struct GatewayProcess {
     let listenerAddresses: [SocketAddress]
     let adminAddress: SocketAddress?
 
-    static func start(configuration: GatehouseConfiguration, group: any EventLoopGroup, logger: Logger) async throws
-        -> GatewayProcess
-    {
+    let configPath: String?
+    let logger: Logger
+
+    static func start(
+        configuration: GatehouseConfiguration, group: any EventLoopGroup, logger: Logger, configPath: String? = nil
+    ) async throws -> GatewayProcess {
         let accessLog: AccessLogSink
         do {
             accessLog = try AccessLogSink(target: configuration.accessLog)
@@ -135,7 +140,11 @@ struct GatewayProcess {
         var admin: AdminServer? = nil
         var adminAddress: SocketAddress? = nil
         if let adminConfiguration = configuration.admin {
-            let server = AdminServer(proxy: proxy, group: group)
+            var reload: (@Sendable () async -> AdminAnswer)? = nil
+            if let path = configPath {
+                reload = { await Self.reload(proxy: proxy, path: path, logger: logger) }
+            }
+            let server = AdminServer(proxy: proxy, group: group, reload: reload)
             do {
                 adminAddress = try await server.start(host: adminConfiguration.address.host, port: adminConfiguration.address.port)
             } catch {
@@ -145,14 +154,41 @@ struct GatewayProcess {
             }
             admin = server
         }
-        return GatewayProcess(proxy: proxy, admin: admin, listenerAddresses: addresses, adminAddress: adminAddress)
+        return GatewayProcess(
+            proxy: proxy, admin: admin, listenerAddresses: addresses, adminAddress: adminAddress, configPath: configPath,
+            logger: logger)
+    }
+
+    /// Re-reads the configuration file and applies it; an invalid file changes nothing and says why.
+    static func reload(proxy: ProxyServer, path: String, logger: Logger) async -> AdminAnswer {
+        let configuration: GatehouseConfiguration
+        do {
+            configuration = try ConfigurationLoader.load(path: path)
+        } catch {
+            let lines = error.diagnostics.map(\.description)
+            for line in lines { logger.error("reload refused: \(line)", metadata: ["event": "reload_failed"]) }
+            return AdminAnswer(
+                status: 400,
+                json: "{\"reloaded\":false,\"errors\":[" + lines.map(JSONText.quoted).joined(separator: ",")
+                    + "],\"note\":\"the running configuration stays\"}\n")
+        }
+        do {
+            let report = try await proxy.reload(configuration)
+            return AdminAnswer(
+                status: 200,
+                json: "{\"reloaded\":true,\"changes\":[" + report.changes.map(JSONText.quoted).joined(separator: ",") + "]}\n")
+        } catch {
+            logger.error("reload refused: \(error)", metadata: ["event": "reload_failed"])
+            return AdminAnswer(
+                status: 409, json: "{\"reloaded\":false,\"errors\":[\(JSONText.quoted("\(error)"))]}\n")
+        }
     }
 
     /// Serves until SIGTERM or SIGINT, then shuts down gracefully: no new connections, requests
     /// already accepted finish (up to `drainTimeout` seconds), idle keep-alive connections close.
     func runUntilSignalled(drainTimeout: Int) async {
         let signals = AsyncStream<Int32> { continuation in
-            let sources = [SIGTERM, SIGINT].map { number -> any DispatchSourceSignal in
+            let sources = [SIGTERM, SIGINT, SIGHUP].map { number -> any DispatchSourceSignal in
                 signal(number, SIG_IGN)
                 let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
                 source.setEventHandler { continuation.yield(number) }
@@ -163,6 +199,15 @@ struct GatewayProcess {
             continuation.onTermination = { _ in held.cancel() }
         }
         for await number in signals {
+            if number == SIGHUP {
+                guard let path = self.configPath else {
+                    printError("gatehouse: SIGHUP ignored: this gateway was not started from a configuration file")
+                    continue
+                }
+                let answer = await Self.reload(proxy: self.proxy, path: path, logger: self.logger)
+                printError("gatehouse: SIGHUP: " + answer.json.filter { $0 != "\n" })
+                continue
+            }
             let name = number == SIGTERM ? "SIGTERM" : "SIGINT"
             printError("gatehouse: \(name): no new connections; finishing in-flight requests (up to \(drainTimeout) s)")
             let cut = await self.proxy.shutdownGracefully(timeout: .seconds(drainTimeout))

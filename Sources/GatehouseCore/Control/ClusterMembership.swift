@@ -25,15 +25,13 @@ final class ClusterMembership: Sendable {
     /// The members of a configuration before any health information: every server given as an IP
     /// literal, at full weight. For loops that run without a controller (the in-memory tests).
     static func initial(_ snapshot: ProxySnapshot) -> [ClusterMembership] {
-        var nextID = 0
-        return snapshot.clusters.enumerated().map { clusterIndex, runtime in
+        snapshot.clusters.enumerated().map { clusterIndex, runtime in
             let cluster = runtime.cluster
             let endpoints = cluster.servers.enumerated().compactMap { serverIndex, server -> Endpoint? in
                 guard let address = runtime.targets[serverIndex].socketAddress else { return nil }
-                nextID += 1
                 return Endpoint(
-                    id: nextID, cluster: clusterIndex, server: serverIndex, serverName: server.address.description,
-                    address: address, weight: server.weight,
+                    id: Endpoint.makeID(), cluster: clusterIndex, server: serverIndex,
+                    serverName: server.address.description, address: address, weight: server.weight, pool: cluster.pool,
                     failureThreshold: cluster.outlierDetection?.consecutiveFailures ?? 0)
             }
             return ClusterMembership(

@@ -10,9 +10,16 @@ import Synchronization
 /// Shared by every event loop and the ``UpstreamController``: identity and address are immutable,
 /// the data-path counters are atomics (a request touches them without a lock).
 public final class Endpoint: Sendable {
-    /// Unique for the life of the process; never reused, so pools and health state keyed by it
-    /// cannot be confused when DNS replaces an address.
+    /// Unique for the life of the process (across reloads); never reused, so pools and health state
+    /// keyed by it cannot be confused when DNS replaces an address.
     public let id: Int
+
+    private static let lastID = Atomic<Int>(0)
+
+    /// A new process-wide endpoint id.
+    static func makeID() -> Int {
+        Self.lastID.wrappingAdd(1, ordering: .relaxed).newValue
+    }
     /// The cluster's index in the configuration.
     public let cluster: Int
     /// The configured server's index in its cluster.
@@ -24,6 +31,8 @@ public final class Endpoint: Sendable {
     public let address: SocketAddress
     /// The configured weight.
     public let weight: Int
+    /// The cluster's pool settings, for this endpoint's per-loop pools.
+    let pool: Cluster.Pool
 
     /// Requests in flight to this endpoint, from all loops (least_request and the admin API).
     let active = Atomic<Int>(0)
@@ -38,8 +47,9 @@ public final class Endpoint: Sendable {
 
     init(
         id: Int, cluster: Int, server: Int, serverName: String, address: SocketAddress, weight: Int,
-        failureThreshold: Int
+        pool: Cluster.Pool, failureThreshold: Int
     ) {
+        self.pool = pool
         self.id = id
         self.cluster = cluster
         self.server = server

@@ -8,6 +8,11 @@ import Synchronization
 public struct AdminAnswer: Sendable {
     public var status: Int
     public var json: String
+
+    public init(status: Int, json: String) {
+        self.status = status
+        self.json = json
+    }
 }
 
 extension UpstreamController {

@@ -22,7 +22,6 @@ public final class UpstreamController: @unchecked Sendable {
     let resolve: @Sendable (String, Int, any EventLoop) -> EventLoopFuture<Result<[SocketAddress], SystemResolver.Failure>>
     private let subscribers: NIOLockedValueBox<Subscribers>
     var clusters: [ClusterState]
-    private var nextEndpointID = 0
     var stopped = false
     /// Every cluster's endpoints have had their first health check (or have none): `/readyz`.
     var firstRoundDone: Bool {
@@ -33,15 +32,22 @@ public final class UpstreamController: @unchecked Sendable {
 
     struct Subscribers {
         var memberships: [ClusterMembership]
-        var loops: [(eventLoop: any EventLoop, state: NIOLoopBound<LoopState>)] = []
+        var loops: [(eventLoop: any EventLoop, state: NIOLoopBound<LoopState>, generation: NIOLoopBound<LoopGeneration>)] = []
     }
+
+    /// The controller of the configuration this one replaces (a reload): its endpoints that stay
+    /// the same are taken over, so their pools and health survive the reload. Read on `loop` only.
+    private var previous: UpstreamController?
 
     /// - Parameters:
     ///   - resolve: the resolver (getaddrinfo on NIO's thread pool); a test may name its own.
+    ///   - previous: the controller being replaced by a reload, on the same loop.
     public init(
         snapshot: ProxySnapshot, loop: any EventLoop, logger: Logger,
-        resolve: (@Sendable (String, Int, any EventLoop) -> EventLoopFuture<Result<[SocketAddress], SystemResolver.Failure>>)? = nil
+        resolve: (@Sendable (String, Int, any EventLoop) -> EventLoopFuture<Result<[SocketAddress], SystemResolver.Failure>>)? = nil,
+        previous: UpstreamController? = nil
     ) {
+        self.previous = previous
         self.snapshot = snapshot
         self.loop = loop
         self.logger = logger
@@ -79,6 +85,7 @@ public final class UpstreamController: @unchecked Sendable {
                 limit.succeed()
             }
             return limit.futureResult.map {
+                self.previous = nil
                 for index in self.clusters.indices {
                     self.publish(cluster: index)
                     self.scheduleDNSRefresh(cluster: index)
@@ -102,11 +109,13 @@ public final class UpstreamController: @unchecked Sendable {
 
     // MARK: - Loops
 
-    /// Registers a loop's state and hands it the current memberships; later ones are pushed to it.
-    func subscribe(_ state: LoopState) -> [ClusterMembership] {
+    /// Registers a loop's generation of this controller's configuration and hands it the current
+    /// memberships; later ones are pushed to it.
+    func subscribe(_ state: LoopState, generation: LoopGeneration) -> [ClusterMembership] {
         let bound = NIOLoopBound(state, eventLoop: state.eventLoop)
+        let boundGeneration = NIOLoopBound(generation, eventLoop: state.eventLoop)
         return self.subscribers.withLockedValue { subscribers in
-            subscribers.loops.append((state.eventLoop, bound))
+            subscribers.loops.append((state.eventLoop, bound, boundGeneration))
             return subscribers.memberships
         }
     }
@@ -153,8 +162,10 @@ public final class UpstreamController: @unchecked Sendable {
             return subscribers.loops
         }
         for subscriber in loops {
-            let state = subscriber.state
-            subscriber.eventLoop.execute { state.value.install(membership, cluster: index, retired: retired) }
+            let (state, generation) = (subscriber.state, subscriber.generation)
+            subscriber.eventLoop.execute {
+                state.value.install(membership, cluster: index, retired: retired, in: generation.value)
+            }
         }
         self.clusters[index].rampTask?.cancel()
         self.clusters[index].rampTask = nil
@@ -204,10 +215,18 @@ public final class UpstreamController: @unchecked Sendable {
         let removed = existing.filter { !addresses.contains($0.address) }
         var added: [Endpoint] = []
         for address in addresses where !kept.contains(where: { $0.address == address }) {
-            self.nextEndpointID += 1
+            if initial, let (endpoint, status) = self.takeOver(cluster: index, server: server, address: address) {
+                self.clusters[index].status[endpoint.id] = status
+                self.clusters[index].outlier?.add(endpoint.id)
+                self.clusters[index].endpoints.append(endpoint)
+                // The new detector starts afresh: no probation carried over.
+                endpoint.failureThreshold.store(cluster.outlierDetection?.consecutiveFailures ?? 0, ordering: .relaxed)
+                self.scheduleProbe(endpoint, first: true)
+                continue
+            }
             let endpoint = Endpoint(
-                id: self.nextEndpointID, cluster: index, server: server, serverName: configured.address.description,
-                address: address, weight: configured.weight,
+                id: Endpoint.makeID(), cluster: index, server: server, serverName: configured.address.description,
+                address: address, weight: configured.weight, pool: cluster.pool,
                 failureThreshold: cluster.outlierDetection?.consecutiveFailures ?? 0)
             added.append(endpoint)
         }
@@ -247,6 +266,29 @@ public final class UpstreamController: @unchecked Sendable {
             self.publish(cluster: index, retired: removed.map(\.id))
         }
         for endpoint in added { self.scheduleProbe(endpoint, first: true) }
+    }
+
+    /// An endpoint of the replaced configuration that is the same here (same cluster and server
+    /// position, address, weight, pool and passive-health settings), with its health state.
+    private func takeOver(cluster index: Int, server: Int, address: SocketAddress) -> (Endpoint, EndpointStatus)? {
+        guard let previous = self.previous, previous.loop === self.loop, index < previous.clusters.count else { return nil }
+        let old = previous.clusters[index]
+        let new = self.clusters[index].cluster
+        guard old.cluster.name == new.name, server < old.cluster.servers.count, server < new.servers.count,
+            old.cluster.servers[server] == new.servers[server], old.cluster.pool == new.pool,
+            old.cluster.outlierDetection == new.outlierDetection,
+            let endpoint = old.endpoints.first(where: { $0.server == server && $0.address == address })
+        else { return nil }
+        var status = old.status[endpoint.id] ?? EndpointStatus(since: .now(), why: "configured")
+        status.probeTask = nil
+        if old.cluster.healthCheck != new.healthCheck {
+            status.active = new.healthCheck.map {
+                ActiveHealth(healthyThreshold: $0.healthyThreshold, unhealthyThreshold: $0.unhealthyThreshold)
+            }
+            status.lastCheck = nil
+            status.lastCheckError = nil
+        }
+        return (endpoint, status)
     }
 
     // MARK: - DNS

@@ -13,7 +13,7 @@ extension DownstreamHandler {
         let exchange = self.makeExchange(head)
         self.exchange = exchange
 
-        let snapshot = self.snapshot
+        let snapshot = exchange.generation.snapshot
         let facts: RequestFraming.Facts
         let requestTarget: RequestTarget
         do throws(RequestFraming.Violation) {
@@ -74,7 +74,7 @@ extension DownstreamHandler {
         }
         exchange.breaker = runtime.breaker
         exchange.hash = runtime.cluster.hashOn.map { self.hashKey($0, head: head) } ?? nil
-        self.loop.recordRequest(cluster: entry.clusterIndex, at: exchange.start)
+        self.loop.recordRequest(in: exchange.generation, cluster: entry.clusterIndex, at: exchange.start)
         guard let endpoint = self.pickEndpoint(exchange) else { return }
 
         exchange.upstreamHead = HeaderRewriter.upstreamRequestHead(
@@ -107,7 +107,7 @@ extension DownstreamHandler {
         var picked: Endpoint?
         // A retry goes to another server when one exists: a few picks, not an exclusion list per pick.
         for _ in 0..<(exchange.tried.isEmpty ? 1 : 4) {
-            switch self.loop.pick(cluster: exchange.cluster, hash: exchange.hash) {
+            switch self.loop.pick(in: exchange.generation, cluster: exchange.cluster, hash: exchange.hash) {
             case .success(let endpoint):
                 picked = endpoint
             case .failure(let failure):
@@ -135,7 +135,7 @@ extension DownstreamHandler {
             self.attach(connection, to: exchange, reused: true)
             return
         }
-        let runtime = self.snapshot.clusters[exchange.cluster]
+        let runtime = exchange.generation.snapshot.clusters[exchange.cluster]
         if let refusal = runtime.breaker.admitConnection() {
             self.fail(exchange, refusal)
             return
@@ -274,7 +274,7 @@ extension DownstreamHandler {
 
     private func writeErrorResponse(_ exchange: Exchange, _ failure: ProxyFailure, status: Int) {
         guard let context = self.context, !self.isClosed else { return }
-        let snapshot = self.snapshot
+        let snapshot = exchange.generation.snapshot
         let format = ErrorResponse.negotiate(accept: exchange.requestHead.headers.first(name: "accept"))
         // A client's own malformed request is explained to it; upstream details stay internal unless allowed.
         let expose = snapshot.exposeDetails || failure.type == .httpRequestError
@@ -343,10 +343,11 @@ extension DownstreamHandler {
         }
         let record = exchange.record
         self.loop.stats.record(
-            record, cluster: exchange.cluster, server: exchange.target, openedConnection: exchange.openedConnection)
+            record, slot: exchange.generation.statSlot(cluster: exchange.cluster, server: exchange.target),
+            openedConnection: exchange.openedConnection)
         if let endpoint = exchange.endpoint {
             exchange.endpoint = nil
-            self.endAttempt(endpoint, failure: record.failure?.type, status: record.status)
+            self.endAttempt(endpoint, failure: record.failure?.type, status: record.status, generation: exchange.generation)
         }
         exchange.breaker?.requestFinished()
         exchange.breaker = nil
@@ -368,13 +369,16 @@ extension DownstreamHandler {
 
 extension DownstreamHandler {
     /// A try on `endpoint` ended: its in-flight count drops, and passive health learns from it.
-    func endAttempt(_ endpoint: Endpoint, failure: ProxyStatusError?, status: Int) {
+    func endAttempt(_ endpoint: Endpoint, failure: ProxyStatusError?, status: Int, generation: LoopGeneration) {
         endpoint.active.wrappingSubtract(1, ordering: .relaxed)
         endpoint.requests.wrappingAdd(1, ordering: .relaxed)
         if let failure, failure.failingHop == .upstream { endpoint.countError(failure) }
-        guard let detection = self.snapshot.clusters[endpoint.cluster].cluster.outlierDetection else { return }
+        let clusters = generation.snapshot.clusters
+        guard endpoint.cluster < clusters.count, let detection = clusters[endpoint.cluster].cluster.outlierDetection else {
+            return
+        }
         let failed = OutlierDetector.counts(failure, status: status, configuration: detection)
-        if endpoint.recordOutcome(failed: failed), let controller = self.loop.controller {
+        if endpoint.recordOutcome(failed: failed), let controller = generation.controller {
             controller.failureThresholdReached(endpoint, lastError: failure, status: status)
         }
     }

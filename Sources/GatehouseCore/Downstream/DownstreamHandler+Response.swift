@@ -20,7 +20,7 @@ extension DownstreamHandler: UpstreamExchangeDelegate {
             }
             exchange.upstreamResponded = true
             exchange.upstream?.advertisedIdleTimeout = Self.keepAliveTimeout(head.headers)
-            let snapshot = self.snapshot
+            let snapshot = exchange.generation.snapshot
             exchange.record.upstreamStatus = Int(head.status.code)
             exchange.record.headerMilliseconds = exchange.elapsedMilliseconds(exchange.lastActivity)
             exchange.record.status = Int(head.status.code)
@@ -84,7 +84,7 @@ extension DownstreamHandler: UpstreamExchangeDelegate {
         default:
             guard exchange.requestHead.version.minor >= 1, !exchange.responseHeadSent else { return }
             let informational = HeaderRewriter.informationalResponseHead(
-                head, gatewayName: self.snapshot.gatewayName, clientVersion: exchange.requestHead.version)
+                head, gatewayName: exchange.generation.snapshot.gatewayName, clientVersion: exchange.requestHead.version)
             context.write(self.wrapOutboundOut(.head(informational)), promise: nil)
         }
     }

@@ -19,7 +19,7 @@ extension DownstreamHandler {
         guard !exchange.responseHeadSent, !exchange.discardingBody, !self.isClosed, let endpoint = exchange.endpoint,
             exchange.cluster >= 0
         else { return false }
-        let policy = self.snapshot.clusters[exchange.cluster].cluster.retries
+        let policy = exchange.generation.snapshot.clusters[exchange.cluster].cluster.retries
         let phase = exchange.phase
         let replayable = exchange.held != nil
         var race = false
@@ -60,7 +60,7 @@ extension DownstreamHandler {
                 server: endpoint.display, error: error,
                 milliseconds: Double((now - exchange.attemptStart).nanoseconds) / 1_000_000))
         exchange.endpoint = nil
-        self.endAttempt(endpoint, failure: failure?.type, status: status ?? 0)
+        self.endAttempt(endpoint, failure: failure?.type, status: status ?? 0, generation: exchange.generation)
         self.detachUpstream(exchange, isReusable: false)
         self.loop.stats.count(.retry)
         if race {
@@ -95,7 +95,7 @@ extension DownstreamHandler {
         if reachedUpstream {
             guard replayable, policy.idempotentMethods.contains(exchange.requestHead.method.rawValue) else { return false }
         }
-        guard self.loop.withdrawRetry(cluster: exchange.cluster) else {
+        guard self.loop.withdrawRetry(in: exchange.generation, cluster: exchange.cluster) else {
             self.loop.stats.count(.budgetExhausted)
             return false
         }
@@ -114,7 +114,7 @@ extension DownstreamHandler {
     /// The keep-alive race, logged with the cause and the fix, and learned by the pool.
     private func reportRace(_ exchange: Exchange, endpoint: Endpoint, error: String) {
         let pool = self.loop.pool(for: endpoint)
-        let configured = TimeAmount(self.snapshot.clusters[exchange.cluster].cluster.pool.idleTimeout)
+        let configured = TimeAmount(exchange.generation.snapshot.clusters[exchange.cluster].cluster.pool.idleTimeout)
         var cause = "upstream \(endpoint.display) closed a reused keep-alive connection"
         if let age = exchange.reusedIdleAge {
             cause += " after \(Self.seconds(age)) s idle"

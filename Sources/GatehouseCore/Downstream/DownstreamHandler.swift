@@ -214,7 +214,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
             exchange.lastActivity = .now()
             guard !exchange.discardingBody else { return }
             exchange.requestBodyBytes += Int64(buffer.readableBytes)
-            let limit = self.snapshot.maxBodyBytes
+            let limit = exchange.generation.snapshot.maxBodyBytes
             if limit > 0, exchange.requestBodyBytes > limit {
                 // A chunked body can only be measured as it arrives.
                 exchange.closeConnection = true
@@ -267,7 +267,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
     }
 
     func makeExchange(_ head: HTTPRequestHead) -> Exchange {
-        let exchange = Exchange(head: head, now: .now())
+        let exchange = Exchange(head: head, now: .now(), generation: self.loop.current)
         exchange.record.stampStart()
         exchange.record.client = self.clientAddress
         exchange.record.method = head.method.rawValue

@@ -9,6 +9,8 @@ final class Exchange {
     let start: NIODeadline
     let requestHead: HTTPRequestHead
     let clientKeepAlive: Bool
+    /// The configuration this exchange started with; it finishes on it even across a reload.
+    let generation: LoopGeneration
     var phase: ProxyPhase = .route
 
     // Where it goes.
@@ -73,7 +75,8 @@ final class Exchange {
     var headerDeadline: NIODeadline?
     var lastActivity: NIODeadline
 
-    init(head: HTTPRequestHead, now: NIODeadline) {
+    init(head: HTTPRequestHead, now: NIODeadline, generation: LoopGeneration) {
+        self.generation = generation
         self.requestHead = head
         self.start = now
         self.lastActivity = now

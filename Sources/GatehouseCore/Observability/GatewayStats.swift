@@ -1,3 +1,4 @@
+import GatehouseConfig
 import GatehouseErrors
 import Synchronization
 
@@ -43,44 +44,61 @@ public final class GatewayStats: Sendable {
         public var details: String?
     }
 
-    /// The counters, with servers indexed by cluster and server position (no string hashing per request).
+    /// The counters, with servers in slots (no string hashing per request); a slot per cluster and
+    /// server name, kept across reloads so the counts go on.
     private struct State {
         var snapshot = Snapshot()
-        var servers: [[Server]]
-        var names: [[String]]
+        var servers: [Server] = []
+        var names: [String] = []
+        var slots: [String: Int] = [:]
     }
 
     private let state: Mutex<State>
     private static let recentLimit = 50
 
-    /// - Parameter servers: each cluster's server names (`host:port`), in configuration order.
-    public init(servers: [[String]] = []) {
-        self.state = Mutex(State(servers: servers.map { $0.map { _ in Server() } }, names: servers))
+    public init() {
+        self.state = Mutex(State())
+    }
+
+    /// The slots of a configuration's servers, `[cluster][server]`: existing ones for servers the
+    /// stats already know (same cluster and address), new ones for the others.
+    public func slots(for snapshot: ProxySnapshot) -> [[Int]] {
+        self.state.withLock { state in
+            snapshot.clusters.map { runtime in
+                runtime.cluster.servers.map { server in
+                    let name = server.address.description
+                    let key = runtime.cluster.name + "\u{0}" + name
+                    if let slot = state.slots[key] { return slot }
+                    state.servers.append(Server())
+                    state.names.append(name)
+                    state.slots[key] = state.servers.count - 1
+                    return state.servers.count - 1
+                }
+            }
+        }
     }
 
     /// Counts a finished request.
     ///
-    /// - Parameters:
-    ///   - cluster: the cluster's index, -1 when none was chosen.
-    ///   - server: the server's index in the cluster, -1 when none was chosen.
-    public func record(_ record: RequestRecord, cluster: Int, server: Int, openedConnection: Bool) {
+    /// - Parameter slot: the server's slot (``slots(for:)``), -1 when none was chosen.
+    public func record(_ record: RequestRecord, slot server: Int, openedConnection: Bool) {
         self.state.withLock { state in
             state.snapshot.requests += 1
             let statusClass = record.status / 100
             if statusClass >= 1 && statusClass <= 5 { state.snapshot.statusClasses[statusClass] += 1 }
             if openedConnection { state.snapshot.upstreamConnectionsOpened += 1 }
-            let hasServer = cluster >= 0 && cluster < state.servers.count && server >= 0 && server < state.servers[cluster].count
+            let hasServer = server >= 0 && server < state.servers.count
             if hasServer {
                 state.snapshot.upstreamRequests += 1
-                state.servers[cluster][server].requests += 1
+                state.servers[server].requests += 1
             }
             guard let failure = record.failure else { return }
             state.snapshot.errorsByType[failure.type, default: 0] += 1
             let time = RequestRecord.iso8601(seconds: record.startSeconds, nanoseconds: record.startNanoseconds)
             if hasServer {
-                state.servers[cluster][server].failures += 1
-                state.servers[cluster][server].lastError = failure.type
-                state.servers[cluster][server].lastErrorTime = time
+                state.servers[server].failures += 1
+                state.servers[server].lastError = failure.type
+                state.servers[server].lastErrorTime = time
             }
             if state.snapshot.recentErrors.count >= Self.recentLimit { state.snapshot.recentErrors.removeFirst() }
             state.snapshot.recentErrors.append(
@@ -117,8 +135,17 @@ public final class GatewayStats: Sendable {
     public func snapshot() -> Snapshot {
         self.state.withLock { state in
             var snapshot = state.snapshot
-            for (cluster, names) in state.names.enumerated() {
-                for (index, name) in names.enumerated() { snapshot.servers[name] = state.servers[cluster][index] }
+            // A server in several clusters is one line: its counts add up.
+            for (slot, name) in state.names.enumerated() {
+                let counts = state.servers[slot]
+                var total = snapshot.servers[name] ?? Server()
+                total.requests += counts.requests
+                total.failures += counts.failures
+                if let time = counts.lastErrorTime, time >= total.lastErrorTime ?? "" {
+                    total.lastError = counts.lastError
+                    total.lastErrorTime = time
+                }
+                snapshot.servers[name] = total
             }
             return snapshot
         }

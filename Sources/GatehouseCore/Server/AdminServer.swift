@@ -19,22 +19,26 @@ public final class AdminServer: Sendable {
     private let proxy: ProxyServer
     private let group: any EventLoopGroup
     private let channel = NIOLockedValueBox<(any Channel)?>(nil)
+    /// `POST /admin/reload`: re-reads the configuration file (nil: this gateway has no file).
+    private let reload: (@Sendable () async -> AdminAnswer)?
 
-    public init(proxy: ProxyServer, group: any EventLoopGroup) {
+    public init(proxy: ProxyServer, group: any EventLoopGroup, reload: (@Sendable () async -> AdminAnswer)? = nil) {
         self.proxy = proxy
         self.group = group
+        self.reload = reload
     }
 
     /// Reads the token file (if configured), binds the admin address and returns the bound address.
     public func start(host: String, port: Int) async throws -> SocketAddress? {
         let proxy = self.proxy
+        let reload = self.reload
         let token = try self.proxy.snapshot.configuration.admin?.tokenFile.map(Self.readToken)
         let channel = try await ServerBootstrap(group: self.group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(AdminHandler(proxy: proxy, token: token))
+                    try channel.pipeline.syncOperations.addHandler(AdminHandler(proxy: proxy, token: token, reload: reload))
                 }
             }
             .bind(host: host, port: port).get()
@@ -129,11 +133,13 @@ private final class AdminHandler: ChannelInboundHandler {
 
     private let proxy: ProxyServer
     private let token: String?
+    private let reload: (@Sendable () async -> AdminAnswer)?
     private var head: HTTPRequestHead?
 
-    init(proxy: ProxyServer, token: String?) {
+    init(proxy: ProxyServer, token: String?, reload: (@Sendable () async -> AdminAnswer)?) {
         self.proxy = proxy
         self.token = token
+        self.reload = reload
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -185,6 +191,15 @@ private final class AdminHandler: ChannelInboundHandler {
         if segments == ["admin", "config"], method == .GET {
             return answer(200, ConfigurationJSON.render(self.proxy.snapshot.configuration))
         }
+        if segments == ["admin", "reload"] {
+            guard method == .POST else { return answer(405, UpstreamController.errorJSON("use POST")) }
+            guard let reload = self.reload else {
+                return answer(409, UpstreamController.errorJSON("this gateway was not started from a configuration file"))
+            }
+            let promise = eventLoop.makePromise(of: AdminAnswer.self)
+            promise.completeWithTask { await reload() }
+            return promise.futureResult
+        }
         if segments.count == 5, segments[0] == "admin", segments[1] == "upstreams",
             segments[4] == "drain" || segments[4] == "enable"
         {
@@ -194,7 +209,7 @@ private final class AdminHandler: ChannelInboundHandler {
         return answer(
             404,
             UpstreamController.errorJSON(
-                "not found: try /healthz, /readyz, /stats, /admin/upstreams, /admin/config, POST /admin/upstreams/CLUSTER/SERVER/drain|enable"))
+                "not found: try /healthz, /readyz, /stats, /admin/upstreams, /admin/config, POST /admin/reload, POST /admin/upstreams/CLUSTER/SERVER/drain|enable"))
     }
 
     /// Constant-time comparison, so the token cannot be guessed byte by byte from response times.

@@ -4,76 +4,114 @@ import Logging
 import NIOCore
 import Synchronization
 
-/// What one event loop owns for the data path: its upstream pools (per endpoint), its balancer
-/// cursors, the memberships the controller last published to it, its access-log batch, its
-/// request-id generator. Loop-bound: no locks.
-final class LoopState {
-    let eventLoop: any EventLoop
+/// What one event loop uses for the requests of one configuration: its snapshot, the controller
+/// that publishes its memberships, its balancer cursors and retry budgets. A reload gives the loop a
+/// new generation; an exchange keeps the one it started with to its end. Loop-bound: no locks.
+final class LoopGeneration {
     let snapshot: ProxySnapshot
-    let stats: GatewayStats
-    let logger: Logger
-    let accessLog: AccessLogBuffer
-    let sweeper: DeadlineSweeper
     /// Receives passive-health events; nil for loops run without one (the in-memory tests).
     let controller: UpstreamController?
-    /// Opens upstream connections (TCP; the tests swap in in-memory channels).
-    var connector: any UpstreamConnector = SocketUpstreamConnector()
+    /// The stats slots of the configuration's servers, `[cluster][server]`.
+    let statSlots: [[Int]]
     /// The servers each cluster may use now, by cluster index.
     private(set) var memberships: [ClusterMembership]
-    private var cursors: [BalancerCursor]
-    /// Pools by endpoint id, created on first use.
-    private var pools: [Int: UpstreamConnectionPool] = [:]
-    private var nextConnectionID = 0
-    private var random: SplitMix64
-    /// Each cluster's retry budget on this loop.
-    private var budgets: [RetryBudget]
+    fileprivate var cursors: [BalancerCursor]
+    fileprivate var budgets: [RetryBudget]
 
-    init(
-        eventLoop: any EventLoop, snapshot: ProxySnapshot, stats: GatewayStats, logger: Logger,
-        accessLog: AccessLogSink, controller: UpstreamController? = nil, memberships: [ClusterMembership]? = nil
-    ) {
-        self.eventLoop = eventLoop
+    init(snapshot: ProxySnapshot, controller: UpstreamController?, memberships: [ClusterMembership], statSlots: [[Int]]) {
         self.snapshot = snapshot
-        self.stats = stats
-        self.logger = logger
-        self.accessLog = AccessLogBuffer(sink: accessLog, eventLoop: eventLoop)
-        self.sweeper = DeadlineSweeper(eventLoop: eventLoop)
         self.controller = controller
-        self.memberships = memberships ?? ClusterMembership.initial(snapshot)
-        var seed = SystemRandomNumberGenerator()
-        self.random = SplitMix64(seed: seed.next())
+        self.memberships = memberships
+        self.statSlots = statSlots
         self.cursors = snapshot.clusters.map { _ in BalancerCursor() }
         self.budgets = snapshot.clusters.map {
             RetryBudget(percent: $0.cluster.retries.budgetPercent, minPerSecond: $0.cluster.retries.minRetriesPerSecond)
         }
     }
 
-    /// A first try to the cluster: feeds its retry budget.
-    func recordRequest(cluster: Int, at time: NIODeadline) {
-        self.budgets[cluster].recordRequest(second: Int64(time.uptimeNanoseconds / 1_000_000_000))
+    /// Takes the memberships current when the loop subscribed to the controller.
+    func install(memberships: [ClusterMembership]) {
+        self.memberships = memberships
     }
 
-    /// Takes a retry from the cluster's budget, or says it is spent.
-    func withdrawRetry(cluster: Int) -> Bool {
-        self.budgets[cluster].withdraw(second: Int64(NIODeadline.now().uptimeNanoseconds / 1_000_000_000))
+    /// Takes a membership the controller published; returns the previous one.
+    func install(_ membership: ClusterMembership, cluster: Int) -> ClusterMembership? {
+        guard cluster < self.memberships.count else { return nil }
+        let previous = self.memberships[cluster]
+        self.memberships[cluster] = membership
+        return previous
     }
 
-    /// The backoff before the n-th retry.
-    func backoff(retry: Int, policy: Cluster.Retries) -> TimeAmount {
-        .nanoseconds(
-            RetryBackoff.delayNanoseconds(
-                retry: retry, base: TimeAmount(policy.backoffBase).nanoseconds, max: TimeAmount(policy.backoffMax).nanoseconds,
-                using: &self.random))
+    /// The stats slot of a cluster's server, -1 for none.
+    func statSlot(cluster: Int, server: Int) -> Int {
+        guard cluster >= 0, cluster < self.statSlots.count, server >= 0, server < self.statSlots[cluster].count else {
+            return -1
+        }
+        return self.statSlots[cluster][server]
+    }
+}
+
+@available(*, unavailable)
+extension LoopGeneration: Sendable {}
+
+/// What one event loop owns for the data path: the current ``LoopGeneration``, its upstream pools
+/// (per endpoint, kept across reloads for endpoints that stay), its access-log batch, its
+/// request-id generator. Loop-bound: no locks.
+final class LoopState {
+    let eventLoop: any EventLoop
+    let stats: GatewayStats
+    let logger: Logger
+    let accessLog: AccessLogBuffer
+    let sweeper: DeadlineSweeper
+    /// Opens upstream connections (TCP; the tests swap in in-memory channels).
+    var connector: any UpstreamConnector = SocketUpstreamConnector()
+    /// The configuration new exchanges start with.
+    private(set) var current: LoopGeneration
+    /// Pools by endpoint id, created on first use.
+    private var pools: [Int: UpstreamConnectionPool] = [:]
+    private var nextConnectionID = 0
+    private var random: SplitMix64
+
+    init(
+        eventLoop: any EventLoop, snapshot: ProxySnapshot, stats: GatewayStats, logger: Logger,
+        accessLog: AccessLogSink, controller: UpstreamController? = nil, memberships: [ClusterMembership]? = nil
+    ) {
+        self.eventLoop = eventLoop
+        self.stats = stats
+        self.logger = logger
+        self.accessLog = AccessLogBuffer(sink: accessLog, eventLoop: eventLoop)
+        self.sweeper = DeadlineSweeper(eventLoop: eventLoop)
+        self.current = LoopGeneration(
+            snapshot: snapshot, controller: controller, memberships: memberships ?? ClusterMembership.initial(snapshot),
+            statSlots: stats.slots(for: snapshot))
+        var seed = SystemRandomNumberGenerator()
+        self.random = SplitMix64(seed: seed.next())
+    }
+
+    /// The configuration new exchanges start with.
+    var snapshot: ProxySnapshot { self.current.snapshot }
+
+    /// A reload: new exchanges use `generation`; those under way finish on theirs. Pools of
+    /// endpoints the new configuration no longer has are retired.
+    func switchTo(_ generation: LoopGeneration) {
+        let kept = Set(generation.memberships.flatMap { $0.endpoints.map(\.id) })
+        let previous = self.current
+        self.current = generation
+        for membership in previous.memberships {
+            for endpoint in membership.endpoints where !kept.contains(endpoint.id) {
+                self.pools.removeValue(forKey: endpoint.id)?.retire()
+            }
+        }
     }
 
     /// Picks the endpoint for a request of the cluster, or says why none can be picked.
     ///
     /// - Parameter hash: the request's consistent-hash key, when the policy uses one.
-    func pick(cluster: Int, hash: UInt64?) -> Result<Endpoint, ProxyFailure> {
-        let membership = self.memberships[cluster]
+    func pick(in generation: LoopGeneration, cluster: Int, hash: UInt64?) -> Result<Endpoint, ProxyFailure> {
+        let membership = generation.memberships[cluster]
         let endpoints = membership.endpoints
         guard
-            let index = self.cursors[cluster].pick(
+            let index = generation.cursors[cluster].pick(
                 in: membership.table, hash: hash, load: { endpoints[$0].active.load(ordering: .relaxed) },
                 using: &self.random),
             index >= 0, index < endpoints.count
@@ -88,30 +126,39 @@ final class LoopState {
     /// This loop's pool for the endpoint.
     func pool(for endpoint: Endpoint) -> UpstreamConnectionPool {
         if let pool = self.pools[endpoint.id] { return pool }
-        let cluster = self.snapshot.clusters[endpoint.cluster].cluster
         let pool = UpstreamConnectionPool(
-            eventLoop: self.eventLoop, maxIdle: cluster.pool.maxIdlePerServer,
-            idleTimeout: TimeAmount(cluster.pool.idleTimeout))
+            eventLoop: self.eventLoop, maxIdle: endpoint.pool.maxIdlePerServer, idleTimeout: TimeAmount(endpoint.pool.idleTimeout))
         self.pools[endpoint.id] = pool
         return pool
     }
 
-    /// Takes the memberships current when the loop subscribed to the controller.
-    func install(memberships: [ClusterMembership]) {
-        self.memberships = memberships
-    }
-
     /// Takes a membership the controller published: idle connections to endpoints no longer offered
     /// are closed (in-flight exchanges finish on theirs), pools of endpoints gone for good are retired.
-    func install(_ membership: ClusterMembership, cluster: Int, retired: [Int]) {
-        guard cluster < self.memberships.count else { return }
-        let previous = self.memberships[cluster]
-        self.memberships[cluster] = membership
+    func install(_ membership: ClusterMembership, cluster: Int, retired: [Int], in generation: LoopGeneration) {
+        guard let previous = generation.install(membership, cluster: cluster) else { return }
         let offered = Set(membership.endpoints.map(\.id))
         for endpoint in previous.endpoints where !offered.contains(endpoint.id) {
             self.pools[endpoint.id]?.drain()
         }
         for id in retired { self.pools.removeValue(forKey: id)?.retire() }
+    }
+
+    /// A first try to the cluster: feeds its retry budget.
+    func recordRequest(in generation: LoopGeneration, cluster: Int, at time: NIODeadline) {
+        generation.budgets[cluster].recordRequest(second: Int64(time.uptimeNanoseconds / 1_000_000_000))
+    }
+
+    /// Takes a retry from the cluster's budget, or says it is spent.
+    func withdrawRetry(in generation: LoopGeneration, cluster: Int) -> Bool {
+        generation.budgets[cluster].withdraw(second: Int64(NIODeadline.now().uptimeNanoseconds / 1_000_000_000))
+    }
+
+    /// The backoff before the n-th retry.
+    func backoff(retry: Int, policy: Cluster.Retries) -> TimeAmount {
+        .nanoseconds(
+            RetryBackoff.delayNanoseconds(
+                retry: retry, base: TimeAmount(policy.backoffBase).nanoseconds, max: TimeAmount(policy.backoffMax).nanoseconds,
+                using: &self.random))
     }
 
     func makeConnectionID() -> Int {

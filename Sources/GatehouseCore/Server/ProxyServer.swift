@@ -9,15 +9,17 @@ import Synchronization
 /// The gateway: binds the configured listeners and serves them on an event-loop group, one
 /// ``DownstreamHandler`` per connection, with per-loop upstream pools.
 public final class ProxyServer: Sendable {
-    public let snapshot: ProxySnapshot
     public let stats: GatewayStats
-    /// Health, ejection, DNS and drain state of every upstream.
-    public let controller: UpstreamController
+    /// The running configuration and its controller; a reload replaces both at once.
+    private let generation: NIOLockedValueBox<(snapshot: ProxySnapshot, controller: UpstreamController)>
+    /// One reload at a time.
+    private let reloading = NIOLockedValueBox(false)
     private let group: any EventLoopGroup
     private let logger: Logger
     private let accessLog: AccessLogSink
     private let loopStates: [ObjectIdentifier: NIOLoopBoundBox<LoopState?>]
     private let listeners = NIOLockedValueBox<[any Channel]>([])
+    private let boundListeners = NIOLockedValueBox<[ListenerKey: (channel: any Channel, open: ListenerConnections)]>([:])
     private let connections = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
 
     /// - Parameters:
@@ -25,19 +27,30 @@ public final class ProxyServer: Sendable {
     ///   - group: the event loops to serve on (one per core in production).
     ///   - logger: the error log.
     ///   - accessLog: where access-log lines go.
-    public init(configuration: GatehouseConfiguration, group: any EventLoopGroup, logger: Logger, accessLog: AccessLogSink) {
-        self.snapshot = ProxySnapshot(configuration: configuration)
-        self.stats = GatewayStats(servers: self.snapshot.clusters.map { $0.targets.map(\.display) })
+    ///   - resolve: how server names are resolved (the system resolver unless a test names its own).
+    public init(
+        configuration: GatehouseConfiguration, group: any EventLoopGroup, logger: Logger, accessLog: AccessLogSink,
+        resolve: (@Sendable (String, Int, any EventLoop) -> EventLoopFuture<Result<[SocketAddress], SystemResolver.Failure>>)? = nil
+    ) {
+        let snapshot = ProxySnapshot(configuration: configuration)
+        self.stats = GatewayStats()
         self.group = group
         self.logger = logger
         self.accessLog = accessLog
-        self.controller = UpstreamController(snapshot: self.snapshot, loop: group.next(), logger: logger)
+        self.generation = NIOLockedValueBox(
+            (snapshot, UpstreamController(snapshot: snapshot, loop: group.next(), logger: logger, resolve: resolve)))
         var states: [ObjectIdentifier: NIOLoopBoundBox<LoopState?>] = [:]
         for loop in group.makeIterator() {
             states[ObjectIdentifier(loop)] = NIOLoopBoundBox.makeEmptyBox(valueType: LoopState.self, eventLoop: loop)
         }
         self.loopStates = states
     }
+
+    /// The running configuration.
+    public var snapshot: ProxySnapshot { self.generation.withLockedValue { $0.snapshot } }
+
+    /// Health, ejection, DNS and drain state of every upstream of the running configuration.
+    public var controller: UpstreamController { self.generation.withLockedValue { $0.controller } }
 
     /// Binds every listener.
     ///
@@ -49,17 +62,111 @@ public final class ProxyServer: Sendable {
         try await self.controller.start().get()
         var bound: [SocketAddress] = []
         for listener in self.snapshot.configuration.listeners {
-            let channel: any Channel
             do {
-                channel = try await self.makeBootstrap(listener).bind(host: listener.address.host, port: listener.address.port).get()
+                bound.append(try await self.bind(listener))
             } catch {
                 try? await self.stop()
-                throw ListenerError(listener: listener.name, address: listener.address.description, underlying: error)
+                throw error
             }
-            self.listeners.withLockedValue { $0.append(channel) }
-            if let address = channel.localAddress { bound.append(address) }
         }
         return bound
+    }
+
+    private func bind(_ listener: Listener) async throws -> SocketAddress {
+        let open = ListenerConnections(max: listener.maxConnections)
+        let channel: any Channel
+        do {
+            channel = try await self.makeBootstrap(open).bind(host: listener.address.host, port: listener.address.port).get()
+        } catch {
+            throw ListenerError(listener: listener.name, address: listener.address.description, underlying: error)
+        }
+        self.listeners.withLockedValue { $0.append(channel) }
+        self.boundListeners.withLockedValue { $0[ListenerKey(listener)] = (channel, open) }
+        guard let address = channel.localAddress else {
+            throw ListenerError(listener: listener.name, address: listener.address.description, underlying: ChannelError.inappropriateOperationForState)
+        }
+        return address
+    }
+
+    // MARK: - Reload
+
+    /// What a reload changed.
+    public struct ReloadReport: Sendable {
+        /// One line per change: clusters, servers, routes and listeners added or removed.
+        public var changes: [String]
+    }
+
+    /// A reload could not be applied; the running configuration stays.
+    public struct ReloadError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Swaps in a new configuration without dropping a request: exchanges under way finish on the
+    /// configuration they started with, new ones use the new one; servers that stay keep their
+    /// pools and health; listeners added are bound, listeners removed are closed (their open
+    /// connections finish). The admin listener is not moved by a reload.
+    public func reload(_ configuration: GatehouseConfiguration) async throws -> ReloadReport {
+        let busy = self.reloading.withLockedValue { busy -> Bool in
+            defer { busy = true }
+            return busy
+        }
+        guard !busy else { throw ReloadError(description: "a reload is already in progress") }
+        defer { self.reloading.withLockedValue { $0 = false } }
+
+        let (old, oldController) = self.generation.withLockedValue { ($0.snapshot, $0.controller) }
+        let snapshot = ProxySnapshot(configuration: configuration)
+        let controller = UpstreamController(
+            snapshot: snapshot, loop: oldController.loop, logger: self.logger, resolve: oldController.resolve,
+            previous: oldController)
+        try await controller.start().get()
+
+        // Listeners first, so a port that cannot be bound leaves the old configuration running.
+        let oldKeys = Set(old.configuration.listeners.map(ListenerKey.init))
+        let newKeys = Set(configuration.listeners.map(ListenerKey.init))
+        var changes = ReloadReport.diff(old.configuration, configuration)
+        var added: [ListenerKey] = []
+        for listener in configuration.listeners where !oldKeys.contains(ListenerKey(listener)) {
+            do {
+                _ = try await self.bind(listener)
+                added.append(ListenerKey(listener))
+                changes.append("listener \(listener.name) on \(listener.address) added")
+            } catch {
+                for key in added { await self.closeListener(key) }
+                _ = try? await controller.stop().get()
+                throw ReloadError(description: "\(error); the running configuration stays")
+            }
+        }
+        for listener in configuration.listeners {
+            self.boundListeners.withLockedValue { $0[ListenerKey(listener)]?.open.setMax(listener.maxConnections) }
+        }
+
+        self.generation.withLockedValue { $0 = (snapshot, controller) }
+        for loop in self.group.makeIterator() {
+            guard let box = self.loopStates[ObjectIdentifier(loop)] else { continue }
+            let stats = self.stats
+            try? await loop.submit {
+                guard let state = box.value else { return }
+                let generation = LoopGeneration(
+                    snapshot: snapshot, controller: controller, memberships: [], statSlots: stats.slots(for: snapshot))
+                generation.install(memberships: controller.subscribe(state, generation: generation))
+                state.switchTo(generation)
+            }.get()
+        }
+        for key in oldKeys.subtracting(newKeys) {
+            await self.closeListener(key)
+            changes.append("listener \(key.name) on \(key.address) removed")
+        }
+        try? await oldController.stop().get()
+        self.logger.notice(
+            "configuration reloaded: \(changes.isEmpty ? "no change" : changes.joined(separator: "; "))",
+            metadata: ["event": "reload"])
+        return ReloadReport(changes: changes)
+    }
+
+    private func closeListener(_ key: ListenerKey) async {
+        guard let entry = self.boundListeners.withLockedValue({ $0.removeValue(forKey: key) }) else { return }
+        self.listeners.withLockedValue { $0.removeAll { $0 === entry.channel } }
+        try? await entry.channel.close()
     }
 
     /// The addresses the listeners are bound to.
@@ -122,10 +229,8 @@ public final class ProxyServer: Sendable {
         }
     }
 
-    private func makeBootstrap(_ listener: Listener) -> ServerBootstrap {
-        let limits = self.snapshot.configuration.requestLimits
-        let open = ListenerConnections(max: listener.maxConnections)
-        return ServerBootstrap(group: self.group)
+    private func makeBootstrap(_ open: ListenerConnections) -> ServerBootstrap {
+        ServerBootstrap(group: self.group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -134,12 +239,13 @@ public final class ProxyServer: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     guard open.admit() else {
                         // Beyond max_connections: a clear answer, not a silent reset or a queue.
-                        try channel.pipeline.syncOperations.addHandler(OverloadRefusal(limit: listener.maxConnections))
+                        try channel.pipeline.syncOperations.addHandler(OverloadRefusal(limit: open.max))
                         self.stats.countRefusedConnection()
                         return
                     }
                     channel.closeFuture.whenComplete { _ in open.release() }
-                    try Self.configureDownstream(channel, limits: limits, loop: self.loopState(for: channel.eventLoop))
+                    let loop = self.loopState(for: channel.eventLoop)
+                    try Self.configureDownstream(channel, limits: loop.snapshot.configuration.requestLimits, loop: loop)
                     self.track(channel)
                 }
             }
@@ -174,10 +280,11 @@ public final class ProxyServer: Sendable {
     private func loopState(for eventLoop: any EventLoop) -> LoopState {
         let box = self.loopStates[ObjectIdentifier(eventLoop)]
         if let state = box?.value { return state }
+        let (snapshot, controller) = self.generation.withLockedValue { ($0.snapshot, $0.controller) }
         let state = LoopState(
-            eventLoop: eventLoop, snapshot: self.snapshot, stats: self.stats, logger: self.logger,
-            accessLog: self.accessLog, controller: self.controller, memberships: [])
-        state.install(memberships: self.controller.subscribe(state))
+            eventLoop: eventLoop, snapshot: snapshot, stats: self.stats, logger: self.logger,
+            accessLog: self.accessLog, controller: controller, memberships: [])
+        state.current.install(memberships: controller.subscribe(state, generation: state.current))
         box?.value = state
         return state
     }
@@ -195,18 +302,36 @@ public struct ListenerError: Error, CustomStringConvertible {
 /// Asks a downstream connection to finish its current request and close (graceful shutdown).
 struct GracefulShutdown: Sendable {}
 
-/// The open connections of one listener, against its `max_connections`.
+/// A listener as a reload compares them: same name and address = the same bound socket.
+struct ListenerKey: Hashable, Sendable {
+    var name: String
+    var address: HostPort
+
+    init(_ listener: Listener) {
+        self.name = listener.name
+        self.address = listener.address
+    }
+}
+
+/// The open connections of one listener, against its `max_connections` (which a reload may change).
 final class ListenerConnections: Sendable {
-    private let max: Int
-    private let open = Atomic<Int>(0)
+    private let limit: Synchronization.Atomic<Int>
+    private let open = Synchronization.Atomic<Int>(0)
 
     init(max: Int) {
-        self.max = max
+        self.limit = Synchronization.Atomic(max)
+    }
+
+    var max: Int { self.limit.load(ordering: .relaxed) }
+
+    func setMax(_ max: Int) {
+        self.limit.store(max, ordering: .relaxed)
     }
 
     func admit() -> Bool {
         let count = self.open.wrappingAdd(1, ordering: .relaxed).newValue
-        guard self.max > 0, count > self.max else { return true }
+        let max = self.max
+        guard max > 0, count > max else { return true }
         self.open.wrappingSubtract(1, ordering: .relaxed)
         return false
     }
@@ -239,3 +364,38 @@ final class OverloadRefusal: ChannelInboundHandler {
 
 @available(*, unavailable)
 extension OverloadRefusal: Sendable {}
+
+extension ProxyServer.ReloadReport {
+    /// Clusters, servers and routes added or removed between two configurations.
+    static func diff(_ old: GatehouseConfiguration, _ new: GatehouseConfiguration) -> [String] {
+        var changes: [String] = []
+        let oldClusters = Dictionary(old.clusters.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let newClusters = Dictionary(new.clusters.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        for cluster in new.clusters {
+            guard let before = oldClusters[cluster.name] else {
+                changes.append("cluster \(cluster.name) added")
+                continue
+            }
+            let was = Set(before.servers.map(\.address.description))
+            let now = Set(cluster.servers.map(\.address.description))
+            for server in cluster.servers.map(\.address.description) where !was.contains(server) {
+                changes.append("cluster \(cluster.name): server \(server) added")
+            }
+            for server in before.servers.map(\.address.description) where !now.contains(server) {
+                changes.append("cluster \(cluster.name): server \(server) removed")
+            }
+            var settings = before
+            settings.servers = cluster.servers
+            if settings != cluster { changes.append("cluster \(cluster.name): settings changed") }
+        }
+        for cluster in old.clusters where newClusters[cluster.name] == nil {
+            changes.append("cluster \(cluster.name) removed")
+        }
+        let oldRoutes = Set(old.routes.map(\.name))
+        let newRoutes = Set(new.routes.map(\.name))
+        for route in new.routes where !oldRoutes.contains(route.name) { changes.append("route \(route.name) added") }
+        for route in old.routes where !newRoutes.contains(route.name) { changes.append("route \(route.name) removed") }
+        if old.routes != new.routes, oldRoutes == newRoutes { changes.append("routes changed") }
+        return changes
+    }
+}

@@ -59,7 +59,7 @@ final class EmbeddedProxy {
             routes: routes ?? [Route(name: "all", match: .init(), cluster: "app")],
             exposeDetails: true, requestLimits: requestLimits)
         let snapshot = ProxySnapshot(configuration: configuration)
-        self.stats = GatewayStats(servers: snapshot.clusters.map { $0.targets.map(\.display) })
+        self.stats = GatewayStats()
         var logger = Logger(label: "gatehouse-embedded")
         logger.logLevel = .critical
         self.state = LoopState(
