@@ -162,7 +162,7 @@ struct OutlierDetector: Sendable {
             case .ejected:
                 // Probation is measured from when traffic actually resumes (now), not from the
                 // scheduled end of the ejection: a late timer must not shorten the trial.
-                member.state = .probation(until: now + Self.timeAmount(self.configuration.baseEjectionTime))
+                member.state = .probation(until: now + TimeAmount(self.configuration.baseEjectionTime))
                 transitions.append(.returned(id: id))
             case .probation:
                 member.state = .serving
@@ -234,25 +234,10 @@ struct OutlierDetector: Sendable {
 
     /// `baseEjectionTime × inARow`, capped at `maxEjectionTime`.
     private func ejectionTime(inARow: Int) -> TimeAmount {
-        let base = Self.nanoseconds(self.configuration.baseEjectionTime)
-        let cap = Self.nanoseconds(self.configuration.maxEjectionTime)
+        let base = TimeAmount(self.configuration.baseEjectionTime).nanoseconds
+        let cap = TimeAmount(self.configuration.maxEjectionTime).nanoseconds
         let (product, overflow) = base.multipliedReportingOverflow(by: Int64(clamping: max(inARow, 1)))
         return .nanoseconds(overflow ? cap : min(product, cap))
     }
 
-    /// A non-negative config duration as a NIO amount.
-    private static func timeAmount(_ duration: Duration) -> TimeAmount {
-        .nanoseconds(Self.nanoseconds(duration))
-    }
-
-    /// A config duration in nanoseconds, saturated to `0...Int64.max` so a huge or negative value
-    /// cannot trap.
-    private static func nanoseconds(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        guard seconds >= 0, attoseconds >= 0 else { return 0 }
-        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        guard !overflow else { return .max }
-        let (total, overflowAgain) = whole.addingReportingOverflow(attoseconds / 1_000_000_000)
-        return overflowAgain ? .max : total
-    }
 }

@@ -40,21 +40,11 @@ enum SlowStart {
     /// - Returns: 0…1, or nil when the server is not ramping (no window, or the window is over).
     static func progress(since: NIODeadline, now: NIODeadline, window: Duration?) -> Double? {
         guard let window else { return nil }
-        let windowNanoseconds = Self.nanoseconds(window)
+        let windowNanoseconds = TimeAmount(window).nanoseconds
         guard windowNanoseconds > 0 else { return nil }
         // A `since` in the future (a clock handed in out of order) counts as "just started".
         let elapsed = since < now ? (now - since).nanoseconds : 0
         guard elapsed < windowNanoseconds else { return nil }
         return Double(elapsed) / Double(windowNanoseconds)
-    }
-
-    /// A duration in nanoseconds, saturated to `0...Int64.max` so a huge or negative value cannot trap.
-    private static func nanoseconds(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        guard seconds >= 0, attoseconds >= 0 else { return 0 }
-        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        guard !overflow else { return .max }
-        let (total, overflowAgain) = whole.addingReportingOverflow(attoseconds / 1_000_000_000)
-        return overflowAgain ? .max : total
     }
 }

@@ -211,9 +211,16 @@ struct SplitMix64: RandomNumberGenerator {
 }
 
 extension TimeAmount {
-    /// A Swift `Duration` at the NIO boundary.
+    /// A Swift `Duration` at the NIO boundary, saturated to `0...Int64.max` nanoseconds so a huge or
+    /// negative value cannot trap.
     init(_ duration: Duration) {
         let (seconds, attoseconds) = duration.components
-        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        guard seconds >= 0, attoseconds >= 0 else {
+            self = .zero
+            return
+        }
+        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        let (total, overflowAgain) = whole.addingReportingOverflow(attoseconds / 1_000_000_000)
+        self = .nanoseconds(overflow || overflowAgain ? .max : total)
     }
 }
