@@ -24,13 +24,17 @@ public final class ProxyServer: Sendable {
     ///   - group: the event loops to serve on (one per core in production).
     ///   - logger: the error log.
     ///   - accessLog: where access-log lines go.
-    public init(configuration: GatehouseConfiguration, group: any EventLoopGroup, logger: Logger, accessLog: AccessLogSink) {
+    ///   - resolve: how servers given by name are resolved; nil = the system resolver (a test may name its own).
+    public init(
+        configuration: GatehouseConfiguration, group: any EventLoopGroup, logger: Logger, accessLog: AccessLogSink,
+        resolve: (@Sendable (String, Int, any EventLoop) -> EventLoopFuture<Result<[SocketAddress], SystemResolver.Failure>>)? = nil
+    ) {
         self.snapshot = ProxySnapshot(configuration: configuration)
         self.stats = GatewayStats(servers: self.snapshot.clusters.map { $0.targets.map(\.display) })
         self.group = group
         self.logger = logger
         self.accessLog = accessLog
-        self.controller = UpstreamController(snapshot: self.snapshot, loop: group.next(), logger: logger)
+        self.controller = UpstreamController(snapshot: self.snapshot, loop: group.next(), logger: logger, resolve: resolve)
         var states: [ObjectIdentifier: NIOLoopBoundBox<LoopState?>] = [:]
         for loop in group.makeIterator() {
             states[ObjectIdentifier(loop)] = NIOLoopBoundBox.makeEmptyBox(valueType: LoopState.self, eventLoop: loop)
