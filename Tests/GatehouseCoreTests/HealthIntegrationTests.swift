@@ -255,7 +255,75 @@ import Testing
         }
     }
 
+    @Test func ejectedServerReturnsOnProbationIsEjectedLongerOnFailureAndForgivenWhenClean() async throws {
+        // Long enough that a poll cannot miss a probation (the polls see each state within ~10 ms
+        // unless the machine stalls for half a second), short enough to keep the test near 2 s.
+        let base = Duration.milliseconds(500)
+        try await withGateway(
+            [.healthy(name: "a"), .healthy(name: "b"), .healthy(name: "c")],
+            app: { servers in
+                Cluster(
+                    name: "app", servers: servers, timeouts: Fixtures.timeouts,
+                    outlierDetection: Cluster.OutlierDetection(
+                        consecutiveFailures: 2, baseEjectionTime: base, maxEjectionTime: .seconds(10)))
+            },
+            admin: Fixtures.admin
+        ) { gateway in
+            let address = gateway.origins[2].address
+            try await gateway.origins[2].stop()
+            try await Self.requestUntil(gateway, "\(address) ejected") { $0.state(address) == "ejected" }
+            var view = try await gateway.upstreams()
+            #expect(view.number("ejections", of: address) == 1)
+            #expect((view.server(address)?["why"] as? String)?.contains("(ejection 1 in a row)") == true)
+
+            // Back after the ejection, on probation: one failure ejects it again, for twice as long.
+            try await eventually("\(address) back on probation", timeout: base + .seconds(3)) {
+                let view = try await gateway.upstreams()
+                return view.state(address) == "healthy" && view.server(address)?["probation"] as? Bool == true
+            }
+            try await Self.requestUntil(gateway, "\(address) ejected again") { $0.state(address) == "ejected" }
+            view = try await gateway.upstreams()
+            #expect(view.number("ejections", of: address) == 2)
+            #expect((view.server(address)?["why"] as? String)?.contains("(ejection 2 in a row)") == true)
+            #expect((view.number("ejected_for_seconds", of: address) ?? 0) <= 1)
+
+            // Restarted: back on probation, it serves cleanly and is forgiven when the probation ends.
+            // (The poll below accepts a probation already passed, so a slow poll cannot fail it.)
+            _ = try await gateway.restart(origin: 2)
+            try await eventually("\(address) back from its second ejection", timeout: base * 2 + .seconds(3)) {
+                try await gateway.upstreams().state(address) == "healthy"
+            }
+            let back = try await gateway.upstreams().number("requests", of: address) ?? 0
+            for _ in 0..<9 {
+                let response = try await gateway.request(RawHTTPClient.get("/"))
+                #expect(response.status == 200)
+            }
+            view = try await gateway.upstreams()
+            #expect((view.number("requests", of: address) ?? 0) >= back + 3)
+            try await eventually("probation passed", timeout: base + .seconds(3)) {
+                try await gateway.upstreams().server(address)?["why"] as? String == "probation passed"
+            }
+            view = try await gateway.upstreams()
+            #expect(view.server(address)?["probation"] as? Bool == false)
+            #expect(view.state(address) == "healthy")
+            #expect(view.number("ejections", of: address) == 2)
+        }
+    }
+
     // MARK: - Helpers
+
+    /// Sends requests one at a time (at most 30) until `/admin/upstreams` satisfies `condition`.
+    private static func requestUntil(
+        _ gateway: TestGateway, _ what: String, _ condition: @escaping (UpstreamsView) -> Bool
+    ) async throws {
+        var sent = 0
+        try await eventually(what) {
+            guard sent < 30 else { throw TestClientError(description: "30 requests and still not: \(what)") }
+            sent += 1
+            _ = try await gateway.request(RawHTTPClient.get("/"))
+            return condition(try await gateway.upstreams())
+        }
+    }
 
     private static func milliseconds(_ duration: Duration) -> Int64 {
         let (seconds, attoseconds) = duration.components
