@@ -123,6 +123,43 @@ import Testing
         }
     }
 
+    @Test func enabledServerRampsUpWithSlowStart() async throws {
+        try await withGateway(
+            [.healthy(name: "a"), .healthy(name: "b")],
+            app: { servers in
+                Cluster(name: "app", servers: servers, timeouts: Fixtures.timeouts, slowStart: .seconds(5))
+            },
+            admin: Fixtures.admin
+        ) { gateway in
+            let (a, b) = (gateway.origins[0].address, gateway.origins[1].address)
+            // The first servers start at full weight.
+            #expect(try await gateway.upstreams().number("effective_weight", of: a) == 1)
+            // The server may be named percent-encoded in the path.
+            let encoded = a.replacingOccurrences(of: ":", with: "%3A")
+            let drained = try await gateway.adminRequest("POST", "/admin/upstreams/app/\(encoded)/drain")
+            #expect(drained.status == 200)
+            #expect(try JSONObject.parse(drained.body)["state"] as? String == "drained")
+            #expect(try await gateway.upstreams().number("effective_weight", of: a) == 0)
+            #expect(try await gateway.adminRequest("POST", "/admin/upstreams/app/\(a)/enable").status == 200)
+
+            let view = try await gateway.upstreams()
+            let progress = try #require(view.number("slow_start_progress", of: a))
+            #expect(progress >= 0 && progress < 1)
+            let effective = try #require(view.number("effective_weight", of: a))
+            #expect(effective >= 0.1 && effective < 1)
+            #expect(view.server(b)?["slow_start_progress"] is NSNull)
+            #expect(view.number("effective_weight", of: b) == 1)
+            var fromA = 0
+            for _ in 0..<20 {
+                let response = try await gateway.request(RawHTTPClient.get("/"))
+                #expect(response.status == 200)
+                if response.header("x-origin") == "a" { fromA += 1 }
+            }
+            // At about a tenth of b's weight, a gets a small share, not half.
+            #expect(fromA < 10, "a answered \(fromA) of 20 right after enable")
+        }
+    }
+
     @Test func wrongTargetsAndMethodsAreAnsweredAsJSON() async throws {
         try await withGateway([.healthy(name: "a")], admin: Fixtures.admin) { gateway in
             let server = gateway.origins[0].address

@@ -13,11 +13,14 @@ import Testing
 @Suite struct HealthIntegrationTests {
     // MARK: - Active health: kill and restart under load
 
-    @Test func killedOriginIsMarkedUnhealthyAvoidedAndRampedUpAfterRestart() async throws {
+    /// With two event loops, the membership change reaches a loop other than the controller's by a
+    /// task; the requests sent after the report says "unhealthy" must still all avoid the server.
+    @Test(arguments: [1, 2])
+    func killedOriginIsMarkedUnhealthyAvoidedAndRampedUpAfterRestart(threads: Int) async throws {
         let interval = Duration.milliseconds(100)
         let (fall, rise) = (2, 2)
         try await withGateway(
-            [.healthy(name: "a"), .healthy(name: "b"), .healthy(name: "c")],
+            [.healthy(name: "a"), .healthy(name: "b"), .healthy(name: "c")], threads: threads,
             app: { servers in
                 Cluster(
                     name: "app", servers: servers, timeouts: Fixtures.timeouts,
@@ -81,7 +84,7 @@ import Testing
                     causes[cause, default: 0] += 1
                 }
                 Fixtures.report(
-                    "kill/restart (3 origins, 3 keep-alive clients, health interval \(interval), fall \(fall), rise \(rise)): "
+                    "kill/restart (\(threads) event loop(s), 3 origins, 3 keep-alive clients, health interval \(interval), fall \(fall), rise \(rise)): "
                         + "unhealthy \(Self.milliseconds(detected)) ms after the kill (polled: \(Self.milliseconds(detection)) ms); "
                         + "healthy \(Self.milliseconds(back - restarted)) ms after the restart; "
                         + "client-visible errors during the cycle: \(failed.count) of \(cycle.count) requests "
