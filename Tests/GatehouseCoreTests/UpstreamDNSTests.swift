@@ -1,7 +1,10 @@
 import GatehouseConfig
 @testable import GatehouseCore
+import GatehouseErrors
 import GatehouseOrigins
+import Logging
 import NIOCore
+import NIOPosix
 import Synchronization
 import Testing
 
@@ -105,6 +108,52 @@ import Darwin
             #expect(view.addresses.isEmpty)
             #expect(view.dnsErrors["gone.internal"] != nil)
         }
+    }
+
+    /// The gateway waits a bounded time (`resolveLimit`) for the first resolution of its names; an
+    /// answer that comes later must still be published to the event loops, whether it is addresses
+    /// or a failure (the failure is what clients are told). Driven on the controller directly, so
+    /// the limit can be 50 ms instead of the gateway's 5 s.
+    @Test(arguments: [true, false])
+    func firstAnswerArrivingAfterTheStartupLimitIsPublished(resolves: Bool) async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let configuration = GatehouseConfiguration(
+            listeners: [], accessLog: .off,
+            clusters: [
+                Cluster(
+                    name: "app", servers: [Cluster.Server(address: HostPort(host: "slow.internal", port: 8080))],
+                    dnsRefresh: .seconds(30))
+            ],
+            routes: [Route(name: "all", match: .init(), cluster: "app")])
+        var logger = Logger(label: "gatehouse-test")
+        logger.logLevel = .critical
+        let answer: Result<[SocketAddress], SystemResolver.Failure> =
+            resolves
+            ? .success([try SocketAddress(ipAddress: "127.0.0.1", port: 8080)])
+            : .failure(SystemResolver.Failure(code: EAI_NONAME, message: "Name or service not known"))
+        let controller = UpstreamController(
+            snapshot: ProxySnapshot(configuration: configuration), loop: group.next(), logger: logger,
+            resolve: { _, _, eventLoop in
+                let promise = eventLoop.makePromise(of: Result<[SocketAddress], SystemResolver.Failure>.self)
+                eventLoop.scheduleTask(in: .milliseconds(200)) { promise.succeed(answer) }
+                return promise.futureResult
+            })
+        do {
+            try await controller.start(resolveLimit: .milliseconds(50)).get()
+            #expect(controller.memberships[0].endpoints.isEmpty)
+            try await eventually("the late answer published", timeout: .seconds(5)) {
+                let membership = controller.memberships[0]
+                return resolves
+                    ? membership.endpoints.map(\.display) == ["127.0.0.1:8080"]
+                    : membership.emptyFailure?.type == .dnsError
+            }
+        } catch {
+            try? await controller.stop().get()
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        try? await controller.stop().get()
+        try? await group.shutdownGracefully()
     }
 
     /// The set of `X-Origin`s of `count` requests, sorted.
