@@ -282,7 +282,7 @@ extension DownstreamHandler {
             record, cluster: exchange.cluster, server: exchange.target, openedConnection: exchange.openedConnection)
         if let endpoint = exchange.endpoint {
             exchange.endpoint = nil
-            self.recordOutcome(record, endpoint: endpoint)
+            self.recordOutcome(record, endpoint: endpoint, clientLeft: record.status == 499 && !exchange.responseHeadSent)
         }
         if self.loop.accessLog.isEnabled { self.loop.accessLog.append(record.jsonLine()) }
         if let failure = record.failure, failure.type != .httpRequestError {
@@ -302,12 +302,16 @@ extension DownstreamHandler {
 
 extension DownstreamHandler {
     /// Passive health: what this request says about its endpoint.
-    func recordOutcome(_ record: RequestRecord, endpoint: Endpoint) {
+    ///
+    /// - Parameter clientLeft: the client closed before the answer (499): that says nothing about
+    ///   the server, so the run of failures is left as it is (not reset as by a success).
+    func recordOutcome(_ record: RequestRecord, endpoint: Endpoint, clientLeft: Bool = false) {
         endpoint.active.wrappingSubtract(1, ordering: .relaxed)
         endpoint.requests.wrappingAdd(1, ordering: .relaxed)
         if let failure = record.failure, failure.type.failingHop == .upstream { endpoint.countError(failure.type) }
         guard let detection = self.snapshot.clusters[endpoint.cluster].cluster.outlierDetection else { return }
-        let failed = OutlierDetector.counts(record.failure?.type, status: record.status, configuration: detection)
+        let failed =
+            clientLeft ? nil : OutlierDetector.counts(record.failure?.type, status: record.status, configuration: detection)
         if endpoint.recordOutcome(failed: failed), let controller = self.loop.controller {
             controller.failureThresholdReached(endpoint, lastError: record.failure?.type, status: record.status)
         }
