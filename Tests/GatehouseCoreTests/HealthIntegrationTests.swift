@@ -313,6 +313,44 @@ import Testing
         }
     }
 
+    /// A client that gives up before the answer (499) says nothing about the server: it must not
+    /// reset the server's run of failures, or clients with short timeouts would keep a hung server in.
+    @Test func clientGivingUpDoesNotResetTheFailureRun() async throws {
+        try await withGateway(
+            [.hang],
+            app: { servers in
+                Cluster(
+                    name: "app", servers: servers,
+                    timeouts: Cluster.Timeouts(
+                        connect: .seconds(1), responseHeader: .milliseconds(300), idle: .seconds(5), request: .seconds(30)),
+                    outlierDetection: Cluster.OutlierDetection(
+                        consecutiveFailures: 2, baseEjectionTime: .seconds(30), maxEjectionPercent: 100))
+            },
+            admin: Fixtures.admin
+        ) { gateway in
+            let address = gateway.origins[0].address
+            let timedOut = try await gateway.request(RawHTTPClient.get("/"))
+            #expect(timedOut.status == 504)
+            #expect(try await gateway.upstreams().number("consecutive_failures", of: address) == 1)
+
+            // A client that leaves while its request waits on the server.
+            let impatient = try await gateway.client()
+            try await impatient.send(RawHTTPClient.get("/"))
+            try await eventually("the request is with the server") {
+                try await gateway.upstreams().number("active_requests", of: address) == 1
+            }
+            await impatient.close()
+            try await eventually("the abandoned exchange is over") {
+                try await gateway.upstreams().number("active_requests", of: address) == 0
+            }
+            #expect(try await gateway.upstreams().number("consecutive_failures", of: address) == 1)
+
+            // The next timeout is the second in a row: ejected.
+            #expect(try await gateway.request(RawHTTPClient.get("/")).status == 504)
+            try await eventually("\(address) ejected") { try await gateway.upstreams().state(address) == "ejected" }
+        }
+    }
+
     // MARK: - Helpers
 
     /// Sends requests one at a time (at most 30) until `/admin/upstreams` satisfies `condition`.
