@@ -84,7 +84,8 @@ import Testing
                     causes[cause, default: 0] += 1
                 }
                 Fixtures.report(
-                    "kill/restart (\(threads) event loop(s), 3 origins, 3 keep-alive clients, health interval \(interval), fall \(fall), rise \(rise)): "
+                    "kill/restart (\(threads) event loop(s), 3 origins, 3 keep-alive clients, "
+                        + "health interval \(interval), fall \(fall), rise \(rise)): "
                         + "unhealthy \(Self.milliseconds(detected)) ms after the kill (polled: \(Self.milliseconds(detection)) ms); "
                         + "healthy \(Self.milliseconds(back - restarted)) ms after the restart; "
                         + "client-visible errors during the cycle: \(failed.count) of \(cycle.count) requests "

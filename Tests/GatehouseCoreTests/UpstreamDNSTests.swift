@@ -72,7 +72,10 @@ import Darwin
             #expect(try await Self.origins(5, gateway) == ["a"])
 
             // It resolves again, to two addresses: both serve.
-            try resolver.answer(.addresses([SocketAddress(ipAddress: "127.0.0.1", port: a.port), SocketAddress(ipAddress: "127.0.0.1", port: b.port)]))
+            try resolver.answer(
+                .addresses([
+                    SocketAddress(ipAddress: "127.0.0.1", port: a.port), SocketAddress(ipAddress: "127.0.0.1", port: b.port),
+                ]))
             try await eventually("b added") {
                 let view = try await gateway.upstreams()
                 return view.addresses == [a.address, b.address] && view.dnsErrors.isEmpty
