@@ -134,16 +134,20 @@ import Darwin
             resolves
             ? .success([try SocketAddress(ipAddress: "127.0.0.1", port: 8080)])
             : .failure(SystemResolver.Failure(code: EAI_NONAME, message: "Name or service not known"))
+        // The lookup answers when the test says so: after the startup limit, whatever the machine's load.
+        let pending = Mutex<EventLoopPromise<Result<[SocketAddress], SystemResolver.Failure>>?>(nil)
+        let release = { pending.withLock { promise in defer { promise = nil }; return promise }?.succeed(answer) }
         let controller = UpstreamController(
             snapshot: ProxySnapshot(configuration: configuration), loop: group.next(), logger: logger,
             resolve: { _, _, eventLoop in
                 let promise = eventLoop.makePromise(of: Result<[SocketAddress], SystemResolver.Failure>.self)
-                eventLoop.scheduleTask(in: .milliseconds(200)) { promise.succeed(answer) }
+                pending.withLock { $0 = promise }
                 return promise.futureResult
             })
         do {
             try await controller.start(resolveLimit: .milliseconds(50)).get()
             #expect(controller.memberships[0].endpoints.isEmpty)
+            release()
             try await eventually("the late answer published", timeout: .seconds(5)) {
                 let membership = controller.memberships[0]
                 return resolves
@@ -151,6 +155,7 @@ import Darwin
                     : membership.emptyFailure?.type == .dnsError
             }
         } catch {
+            release()
             try? await controller.stop().get()
             try? await group.shutdownGracefully()
             throw error
