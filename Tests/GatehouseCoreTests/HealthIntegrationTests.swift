@@ -68,8 +68,10 @@ import Testing
                 let weight = try #require(view.number("weight", of: address))
                 #expect(progress >= 0 && progress < 1, "slow start just began")
                 #expect(effective > 0 && effective < weight, "a returning server starts below its weight")
+                // Requests started after this report was made are counted after it, so they add to it.
                 let requestsAtReturn = view.number("requests", of: address) ?? 0
-                try await eventually("clients are answered by c again") { load.served(by: "c", startedAfter: back) }
+                let reported = clock.now
+                try await eventually("clients are answered by c again") { load.served(by: "c", startedAfter: reported) }
                 #expect(origin.requestsServed > 0)
                 #expect(try await gateway.upstreams().number("requests", of: address) ?? 0 > requestsAtReturn)
 
