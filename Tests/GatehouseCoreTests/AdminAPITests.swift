@@ -7,7 +7,7 @@ import Testing
 
 /// The admin listener over real sockets: the `/admin/upstreams` report, drain and enable with a
 /// request in flight, error answers, `/admin/config`, `/stats`, `/readyz` and the bearer token.
-@Suite struct AdminAPITests {
+@Suite(.serialized) struct AdminAPITests {
     @Test func upstreamsReportHasEveryField() async throws {
         try await withGateway(
             [.healthy(name: "a"), .healthy(name: "b")],

@@ -6,7 +6,7 @@ import Testing
 /// The balancing policies through a real gateway: which loopback origin answers (its `X-Origin`)
 /// is what each policy promises. The gateway runs one event loop, so there is one balancer cursor
 /// and the counts below are exact, not statistical.
-@Suite struct BalancingIntegrationTests {
+@Suite(.serialized) struct BalancingIntegrationTests {
     @Test func weightedRoundRobinGivesEachServerExactlyItsShare() async throws {
         try await withGateway(
             [.healthy(name: "a"), .healthy(name: "b")],

@@ -10,7 +10,7 @@ import Testing
 /// Every state is waited for by polling (``eventually(_:timeout:_:)``), never by sleeping; errors are
 /// only required to stop once the state says the server is out, since requests already on their way
 /// to a server that dies may fail before any check can notice.
-@Suite struct HealthIntegrationTests {
+@Suite(.serialized) struct HealthIntegrationTests {
     // MARK: - Active health: kill and restart under load
 
     /// With two event loops, the membership change reaches a loop other than the controller's by a
@@ -262,7 +262,7 @@ import Testing
     }
 
     @Test func ejectedServerReturnsOnProbationIsEjectedLongerOnFailureAndForgivenWhenClean() async throws {
-        // Long enough that a poll cannot miss a probation (the polls see each state within ~10 ms
+        // Long enough that a poll cannot miss a probation (the polls see each state within ~20 ms
         // unless the machine stalls for half a second), short enough to keep the test near 2 s.
         let base = Duration.milliseconds(500)
         try await withGateway(

@@ -16,7 +16,7 @@ import Darwin
 
 /// Servers given by name: the system resolver for `localhost`, and a scripted resolver (handed to
 /// the gateway in place of getaddrinfo) for names that stop resolving or change addresses.
-@Suite struct UpstreamDNSTests {
+@Suite(.serialized) struct UpstreamDNSTests {
     @Test func serverGivenAsLocalhostResolvesAndServes() async throws {
         try await withGateway(
             [.healthy(name: "a")],

@@ -98,7 +98,7 @@ struct UpstreamsView {
     var states: [String] { self.servers.compactMap { $0["state"] as? String } }
 }
 
-/// Polls `condition` every 10 ms until it holds, at most `timeout`; returns how long it took.
+/// Polls `condition` every 20 ms until it holds, at most `timeout`; returns how long it took.
 /// A state is always waited for this way, never with a fixed sleep.
 @discardableResult
 func eventually(
@@ -111,6 +111,6 @@ func eventually(
         if clock.now - start > timeout {
             throw TestClientError(description: "timed out after \(timeout) waiting for: \(what)")
         }
-        try await Task.sleep(for: .milliseconds(10))
+        try await Task.sleep(for: .milliseconds(20))
     }
 }

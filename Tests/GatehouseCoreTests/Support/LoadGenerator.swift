@@ -30,7 +30,7 @@ final class LoadGenerator: Sendable {
 
     /// Starts `clients` clients at once.
     init(
-        gateway: TestGateway, clients: Int = 3, path: String = "/", pace: Duration = .milliseconds(1),
+        gateway: TestGateway, clients: Int = 3, path: String = "/", pace: Duration = .milliseconds(3),
         maxRequestsPerClient: Int = 5_000
     ) {
         let state = self.state
