@@ -42,7 +42,7 @@ import Testing
 
                 // Kill c: it must be marked unhealthy within interval × fall (+ slack for a busy machine).
                 let killed = clock.now
-                try await victim.stop()
+                try await gateway.kill(origin: 2)
                 let detection = try await eventually("\(address) unhealthy", timeout: interval * fall + .seconds(2)) {
                     try await gateway.upstreams().state(address) == "unhealthy"
                 }
@@ -276,7 +276,7 @@ import Testing
             admin: Fixtures.admin
         ) { gateway in
             let address = gateway.origins[2].address
-            try await gateway.origins[2].stop()
+            try await gateway.kill(origin: 2)
             try await Self.requestUntil(gateway, "\(address) ejected") { $0.state(address) == "ejected" }
             var view = try await gateway.upstreams()
             #expect(view.number("ejections", of: address) == 1)

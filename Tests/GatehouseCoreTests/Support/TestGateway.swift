@@ -25,6 +25,8 @@ final class TestGateway: Sendable {
     let adminPort: Int
     /// Origins started during the test (restarts), stopped with the gateway.
     private let adopted = Mutex<[LoopbackOrigin]>([])
+    /// Ports of killed origins, held until their restart (or the shutdown).
+    private let held = Mutex<[Int: PortReservation]>([:])
 
     private init(
         group: MultiThreadedEventLoopGroup, proxy: ProxyServer, origins: [LoopbackOrigin], port: Int,
@@ -109,9 +111,21 @@ final class TestGateway: Sendable {
             admin: adminServer, adminPort: adminPort)
     }
 
-    /// Starts origin `index` again, with its behaviour, on its port (after a test stopped it); the
-    /// new origin is stopped with the gateway.
+    /// Stops origin `index` and holds its port without listening (connections are refused, as
+    /// to a dead process), so that no server of another test is given the port before
+    /// ``restart(origin:)``. Holding is best effort: without it the port is merely free.
+    func kill(origin index: Int) async throws {
+        let origin = self.origins[index]
+        try await origin.stop()
+        // SO_REUSEADDR: the origin's closed connections may keep the port in TIME_WAIT.
+        let reservation = try? PortReservation(host: origin.host, port: origin.port, reuseAddress: true)
+        self.held.withLock { $0[index] = reservation }
+    }
+
+    /// Starts origin `index` again, with its behaviour, on its port (after ``kill(origin:)`` or a
+    /// `stop()`); the new origin is stopped with the gateway.
     func restart(origin index: Int) async throws -> LoopbackOrigin {
+        self.held.withLock { $0.removeValue(forKey: index) }?.release()
         let old = self.origins[index]
         let origin = try await LoopbackOrigin.start(old.behavior, host: old.host, port: old.port, group: self.group)
         self.adopted.withLock { $0.append(origin) }
@@ -148,6 +162,7 @@ final class TestGateway: Sendable {
         await self.admin?.stop()
         try? await self.proxy.stop()
         for origin in self.origins + self.adopted.withLock({ $0 }) { try? await origin.stop() }
+        for reservation in self.held.withLock({ $0.values }) { reservation.release() }
         try? await self.group.shutdownGracefully()
         try? FileManager.default.removeItem(atPath: self.accessLogPath)
     }
