@@ -72,6 +72,8 @@ import Testing
                 let requestsAtReturn = view.number("requests", of: address) ?? 0
                 let reported = clock.now
                 try await eventually("clients are answered by c again") { load.served(by: "c", startedAfter: reported) }
+                // (`requestsServed` counts the health checks too; client traffic is shown by the
+                // responses' X-Origin above and by the endpoint's proxied-request count below.)
                 #expect(origin.requestsServed > 0)
                 #expect(try await gateway.upstreams().number("requests", of: address) ?? 0 > requestsAtReturn)
 
