@@ -9,9 +9,9 @@ import NIOPosix
 /// during the response, malformed status line or header, oversized header section, bad chunking, slow,
 /// keep-alive races).
 ///
-/// `start` returns only once the origin is bound (or, for `.refuse`, once its port is known to be
-/// closed), so callers never wait for readiness. Every origin must be stopped with `stop()`, which closes
-/// the listener and every open connection.
+/// `start` returns only once the origin is bound (or, for `.refuse`, once its port is held, refusing),
+/// so callers never wait for readiness. Every origin must be stopped with `stop()`, which closes the
+/// listener and every open connection (and gives a `.refuse` origin's port back).
 ///
 /// The healthy app's routes (see `Behavior.healthy(name:)`):
 /// - `GET /` → 200 `hello from NAME\n`; every response of the app carries `X-Origin: NAME`.
@@ -29,7 +29,8 @@ public final class LoopbackOrigin: Sendable {
     public enum Behavior: Sendable {
         /// The real app (routes in the type's documentation); keep-alive and `Connection: close` honoured.
         case healthy(name: String)
-        /// Nothing listens: a free port is reserved, then closed, so connecting gives ECONNREFUSED.
+        /// Nothing listens: a free port is held by a socket that never listens, until `stop()`, so
+        /// connecting gives ECONNREFUSED and no other server can be given the port meanwhile.
         case refuse
         /// Accepts, reads the request, never answers and never closes.
         case hang
@@ -82,7 +83,7 @@ public final class LoopbackOrigin: Sendable {
     public let behavior: Behavior
     /// The host the origin listens on.
     public let host: String
-    /// The bound port; for `.refuse`, a port that was free and is now closed.
+    /// The bound port; for `.refuse`, the port it holds without listening.
     public let port: Int
     private let core: OriginCore
 
@@ -117,7 +118,7 @@ public final class LoopbackOrigin: Sendable {
         await self.core.nextPhase()
     }
 
-    /// Starts an origin and returns once it is bound (for `.refuse`: once its port is closed again).
+    /// Starts an origin and returns once it is bound (for `.refuse`: once its port is held, refusing).
     ///
     /// - Parameters:
     ///   - behavior: What the origin does with each connection.

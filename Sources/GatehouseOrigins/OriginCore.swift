@@ -28,6 +28,8 @@ final class OriginCore: Sendable {
         var waiters: [PhaseWaiter] = []
         var lastWaiterID = 0
         var rotation: RepeatedTask?
+        /// The port of a plain `.refuse` origin, held (bound, not listening) until `stop()`.
+        var reservation: PortReservation?
     }
 
     let counters = OriginCounters()
@@ -49,8 +51,20 @@ final class OriginCore: Sendable {
 
     // MARK: Start and stop
 
-    /// Binds (or reserves and closes, for a refusing first phase), starts the rotation, returns the port.
+    /// Binds (or, for `.refuse`, holds the port without listening; for a rotation whose first phase
+    /// refuses, binds and closes), starts the rotation, returns the port.
     func start(port requestedPort: Int) async throws -> Int {
+        if self.plan.period == nil, !self.plan.phases[0].listens {
+            // Refusing for good: hold the port rather than close it, so that no server started
+            // meanwhile (another test's, in a parallel suite) is given it and answers in its place.
+            // A port asked for explicitly may still have connections in TIME_WAIT: SO_REUSEADDR.
+            let reservation = try PortReservation(host: self.host, port: requestedPort, reuseAddress: requestedPort != 0)
+            self.state.withLock { state in
+                state.port = reservation.port
+                state.reservation = reservation
+            }
+            return reservation.port
+        }
         let channel = try await self.makeBootstrap().bind(host: self.host, port: requestedPort).get()
         guard let port = channel.localAddress?.port else {
             try? await channel.close()
@@ -75,17 +89,20 @@ final class OriginCore: Sendable {
 
     /// Stops the rotation, closes the listener and all connections, releases phase waiters.
     func stop() async throws {
-        let (rotation, listener, pendingBind, children, waiters) = self.state.withLock { state in
+        let (rotation, listener, pendingBind, children, waiters, reservation) = self.state.withLock { state in
             state.stopped = true
             let taken = (
-                state.rotation, state.listener, state.pendingBind, Array(state.children.values), state.waiters
+                state.rotation, state.listener, state.pendingBind, Array(state.children.values), state.waiters,
+                state.reservation
             )
             state.rotation = nil
             state.listener = nil
             state.pendingBind = nil
             state.waiters = []
+            state.reservation = nil
             return taken
         }
+        reservation?.release()
         if let rotation {
             let cancelled = self.group.next().makePromise(of: Void.self)
             rotation.cancel(promise: cancelled)

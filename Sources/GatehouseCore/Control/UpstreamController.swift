@@ -23,6 +23,9 @@ public final class UpstreamController: @unchecked Sendable {
     private let subscribers: NIOLockedValueBox<Subscribers>
     var clusters: [ClusterState]
     var stopped = false
+    /// `start` has published the first memberships: a first lookup that answers later than
+    /// `resolveLimit` must publish its result itself.
+    private var startupPublished = false
     /// Every cluster's endpoints have had their first health check (or have none): `/readyz`.
     var firstRoundDone: Bool {
         self.clusters.allSatisfy { state in state.status.values.allSatisfy { $0.active?.status != .unchecked } }
@@ -86,6 +89,7 @@ public final class UpstreamController: @unchecked Sendable {
             }
             return limit.futureResult.map {
                 self.previous = nil
+                self.startupPublished = true
                 for index in self.clusters.indices {
                     self.publish(cluster: index)
                     self.scheduleDNSRefresh(cluster: index)
@@ -312,6 +316,9 @@ public final class UpstreamController: @unchecked Sendable {
             case .failure(let failure):
                 self.nameFailed(failure, cluster: index, server: server)
             }
+            // A first answer later than the startup limit: nothing else would publish it (a later
+            // refresh with the same addresses changes nothing), so the loops would never see it.
+            if initial, self.startupPublished { self.publish(cluster: index) }
         }
     }
 

@@ -347,7 +347,9 @@ extension DownstreamHandler {
             openedConnection: exchange.openedConnection)
         if let endpoint = exchange.endpoint {
             exchange.endpoint = nil
-            self.endAttempt(endpoint, failure: record.failure?.type, status: record.status, generation: exchange.generation)
+            self.endAttempt(
+                endpoint, failure: record.failure?.type, status: record.status, generation: exchange.generation,
+                clientLeft: record.status == 499 && !exchange.responseHeadSent)
         }
         exchange.breaker?.requestFinished()
         exchange.breaker = nil
@@ -369,7 +371,12 @@ extension DownstreamHandler {
 
 extension DownstreamHandler {
     /// A try on `endpoint` ended: its in-flight count drops, and passive health learns from it.
-    func endAttempt(_ endpoint: Endpoint, failure: ProxyStatusError?, status: Int, generation: LoopGeneration) {
+    ///
+    /// - Parameter clientLeft: the client closed before the answer (499): that says nothing about
+    ///   the server, so the run of failures is left as it is (not reset as by a success).
+    func endAttempt(
+        _ endpoint: Endpoint, failure: ProxyStatusError?, status: Int, generation: LoopGeneration, clientLeft: Bool = false
+    ) {
         endpoint.active.wrappingSubtract(1, ordering: .relaxed)
         endpoint.requests.wrappingAdd(1, ordering: .relaxed)
         if let failure, failure.failingHop == .upstream { endpoint.countError(failure) }
@@ -377,7 +384,7 @@ extension DownstreamHandler {
         guard endpoint.cluster < clusters.count, let detection = clusters[endpoint.cluster].cluster.outlierDetection else {
             return
         }
-        let failed = OutlierDetector.counts(failure, status: status, configuration: detection)
+        let failed = clientLeft ? nil : OutlierDetector.counts(failure, status: status, configuration: detection)
         if endpoint.recordOutcome(failed: failed), let controller = generation.controller {
             controller.failureThresholdReached(endpoint, lastError: failure, status: status)
         }
