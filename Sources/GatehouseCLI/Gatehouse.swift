@@ -148,7 +148,11 @@ struct GatewayProcess {
             do {
                 adminAddress = try await server.start(host: adminConfiguration.address.host, port: adminConfiguration.address.port)
             } catch {
-                printError("gatehouse: cannot listen on admin address \(adminConfiguration.address): \(error)")
+                if error is AdminTokenError {
+                    printError("gatehouse: \(error)")
+                } else {
+                    printError("gatehouse: cannot listen on admin address \(adminConfiguration.address): \(error)")
+                }
                 try? await proxy.stop()
                 throw ExitCode(1)
             }
