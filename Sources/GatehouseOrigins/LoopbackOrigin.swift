@@ -9,8 +9,8 @@ import NIOPosix
 /// during the response, malformed status line or header, oversized header section, bad chunking, slow,
 /// keep-alive races).
 ///
-/// `start` returns only once the origin is bound (or, for `.refuse`, once its port is known to be
-/// closed), so callers never wait for readiness. Every origin must be stopped with `stop()`, which closes
+/// `start` returns only once the origin is bound (or, for `.refuse`, once its port is held without
+/// listening), so callers never wait for readiness. Every origin must be stopped with `stop()`, which closes
 /// the listener and every open connection.
 ///
 /// The healthy app's routes (see `Behavior.healthy(name:)`):
@@ -29,7 +29,8 @@ public final class LoopbackOrigin: Sendable {
     public enum Behavior: Sendable {
         /// The real app (routes in the type's documentation); keep-alive and `Connection: close` honoured.
         case healthy(name: String)
-        /// Nothing listens: a free port is reserved, then closed, so connecting gives ECONNREFUSED.
+        /// Nothing listens: a free port is held by a socket that never listens (until `stop()`), so
+        /// connecting gives ECONNREFUSED and no other listener can be given the port meanwhile.
         case refuse
         /// Accepts, reads the request, never answers and never closes.
         case hang
@@ -85,7 +86,7 @@ public final class LoopbackOrigin: Sendable {
     public let behavior: Behavior
     /// The host the origin listens on.
     public let host: String
-    /// The bound port; for `.refuse`, a port that was free and is now closed.
+    /// The bound port; for `.refuse`, a port held without listening.
     public let port: Int
     private let core: OriginCore
 
@@ -124,7 +125,7 @@ public final class LoopbackOrigin: Sendable {
         await self.core.nextPhase()
     }
 
-    /// Starts an origin and returns once it is bound (for `.refuse`: once its port is closed again).
+    /// Starts an origin and returns once it is bound (for `.refuse`: once its port is held).
     ///
     /// - Parameters:
     ///   - behavior: What the origin does with each connection.

@@ -28,6 +28,8 @@ final class OriginCore: Sendable {
         var waiters: [PhaseWaiter] = []
         var lastWaiterID = 0
         var rotation: RepeatedTask?
+        /// The port of an origin that only ever refuses, held without listening.
+        var reservation: PortReservation?
     }
 
     let counters = OriginCounters()
@@ -49,8 +51,19 @@ final class OriginCore: Sendable {
 
     // MARK: Start and stop
 
-    /// Binds (or reserves and closes, for a refusing first phase), starts the rotation, returns the port.
+    /// Binds (a single `.refuse` phase: holds the port without listening; a rotation starting with one:
+    /// reserves and closes), starts the rotation, returns the port.
     func start(port requestedPort: Int) async throws -> Int {
+        if self.plan.period == nil, !self.plan.phases[0].listens {
+            // Only ever refusing: the port stays held (never listening) until `stop()`, so no
+            // listener started meanwhile (a parallel test's) can be given it.
+            let reservation = try PortReservation(host: self.host, port: requestedPort)
+            self.state.withLock { state in
+                state.port = reservation.port
+                state.reservation = reservation
+            }
+            return reservation.port
+        }
         let channel = try await self.makeBootstrap().bind(host: self.host, port: requestedPort).get()
         guard let port = channel.localAddress?.port else {
             try? await channel.close()
@@ -77,6 +90,8 @@ final class OriginCore: Sendable {
     func stop() async throws {
         let (rotation, listener, pendingBind, children, waiters) = self.state.withLock { state in
             state.stopped = true
+            state.reservation?.release()
+            state.reservation = nil
             let taken = (
                 state.rotation, state.listener, state.pendingBind, Array(state.children.values), state.waiters
             )
