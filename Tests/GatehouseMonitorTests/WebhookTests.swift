@@ -30,7 +30,8 @@ struct WebhookTests {
     @Test("a webhook that is down: the failure is logged, and the alert is sent again with the next one")
     func retriedWithNextAlert() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        // A port known to be closed (the .refuse origin holds nothing open), on which the receiver starts later.
+        // A port known to refuse (the .refuse origin holds it without listening until stopped), on
+        // which the receiver starts later.
         let closed = try await LoopbackOrigin.start(.refuse, group: group)
         let url = HTTPURL(scheme: .http, host: "127.0.0.1", port: closed.port, path: "/hook")
         let logged = NIOLockedValueBox<[String]>([])
@@ -48,6 +49,7 @@ struct WebhookTests {
             #expect(lines.first?.contains("alert 'down' for 'app' not delivered") == true, "\(lines)")
             #expect(lines.first?.contains("connection_refused") == true, "\(lines)")
 
+            try await closed.stop()
             receiver = try await WebhookReceiver.start(port: closed.port, group: group)
             notifier.send(Self.alert(.recovered))
             let alerts = try await receiver?.waitForEvents(["down", "recovered"]) ?? []
