@@ -5,7 +5,9 @@ import NIOHTTP1
 ///
 /// - counts every request head (`OriginCounters.requestReceived`);
 /// - with `idleClose`, closes the connection once it has been idle that long: after its last response
-///   was written, or after being accepted (Node's `keepAliveTimeout`, the classic keep-alive race);
+///   was written, or after being accepted (Node's `keepAliveTimeout`, the classic keep-alive race),
+///   counting it (`OriginCounters.idleConnectionClosed`); with `announces`, it also says so on every
+///   keep-alive response head as `Keep-Alive: timeout=N`;
 /// - on `RotationPhaseEnded`, closes the connection as soon as no response is outstanding.
 final class ConnectionPolicyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
@@ -14,14 +16,21 @@ final class ConnectionPolicyHandler: ChannelDuplexHandler, RemovableChannelHandl
     typealias OutboundOut = HTTPServerResponsePart
 
     private let idleClose: TimeAmount?
+    /// The `Keep-Alive` value added to keep-alive response heads, when the idle close is announced.
+    private let announcement: String?
     private let counters: OriginCounters
     /// Request heads received minus response ends written.
     private var outstanding = 0
     private var drainRequested = false
     private var idleTimer: Scheduled<Void>?
 
-    init(idleClose: TimeAmount?, counters: OriginCounters) {
+    init(idleClose: TimeAmount?, announces: Bool = false, counters: OriginCounters) {
         self.idleClose = idleClose
+        if announces, let idleClose {
+            self.announcement = "timeout=\(max(1, idleClose.nanoseconds / 1_000_000_000))"
+        } else {
+            self.announcement = nil
+        }
         self.counters = counters
     }
 
@@ -55,7 +64,15 @@ final class ConnectionPolicyHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        guard case .end = self.unwrapOutboundIn(data) else {
+        let part = self.unwrapOutboundIn(data)
+        if case .head(var head) = part, let announcement = self.announcement,
+            !head.headers[canonicalForm: "connection"].contains(where: { $0.lowercased() == "close" })
+        {
+            head.headers.add(name: "keep-alive", value: announcement)
+            context.write(self.wrapOutboundOut(.head(head)), promise: promise)
+            return
+        }
+        guard case .end = part else {
             context.write(data, promise: promise)
             return
         }
@@ -88,6 +105,7 @@ final class ConnectionPolicyHandler: ChannelDuplexHandler, RemovableChannelHandl
         self.idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: idleClose) { [self] in
             self.idleTimer = nil
             if self.outstanding == 0 {
+                self.counters.idleConnectionClosed()
                 context.close(promise: nil)
             }
         }

@@ -58,6 +58,9 @@ public final class LoopbackOrigin: Sendable {
         /// The healthy app (named `keep-alive`), closing each connection that stays idle `after` its last
         /// response (or after being accepted), like Node's `keepAliveTimeout`.
         case keepAliveClose(after: Duration)
+        /// The healthy app (named `keep-alive`), announcing `Keep-Alive: timeout=N` on every keep-alive
+        /// response and closing each connection idle `timeout` seconds, as it announced (Apache httpd).
+        case keepAliveAnnounced(timeout: Int)
         /// Cycles through `phases`, one every `every`, starting with the first one, forever.
         ///
         /// A connection keeps the behaviour of the phase in which it was accepted; at each phase change
@@ -105,6 +108,10 @@ public final class LoopbackOrigin: Sendable {
     /// How many request heads have been received so far, whatever was then done with them (answered,
     /// hung on, reset…); a test counts with it what reached the origin.
     public var requestsServed: Int { self.core.counters.requestsServed }
+
+    /// How many connections the origin closed itself because they stayed idle (`.keepAliveClose`,
+    /// `.keepAliveAnnounced`); a test waits on it instead of sleeping past the origin's timer.
+    public var idleConnectionsClosed: Int { self.core.counters.idleConnectionsClosed }
 
     /// The index of the current phase of a `.rotating` origin (into its flattened phase list), else `nil`.
     public var currentPhase: Int? { self.core.currentPhase }

@@ -91,6 +91,8 @@ final class OriginCore: Sendable {
     func stop() async throws {
         let (rotation, listener, pendingBind, children, waiters, reservation) = self.state.withLock { state in
             state.stopped = true
+            state.reservation?.release()
+            state.reservation = nil
             let taken = (
                 state.rotation, state.listener, state.pendingBind, Array(state.children.values), state.waiters,
                 state.reservation

@@ -13,7 +13,8 @@ enum OriginPipeline {
         switch mode {
         case .app(let configuration):
             try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
-            try pipeline.addHandler(ConnectionPolicyHandler(idleClose: configuration.idleClose, counters: counters))
+            try pipeline.addHandler(ConnectionPolicyHandler(
+                    idleClose: configuration.idleClose, announces: configuration.announcesIdleClose, counters: counters))
             if let delay = configuration.requestDelay {
                 try pipeline.addHandler(RequestDelayHandler(delay: delay))
             }

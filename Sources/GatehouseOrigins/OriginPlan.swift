@@ -27,6 +27,8 @@ struct HealthyAppConfiguration: Sendable {
     var requestDelay: TimeAmount?
     /// An idle connection is closed this long after its last response (`.keepAliveClose`).
     var idleClose: TimeAmount?
+    /// Announce the idle close as `Keep-Alive: timeout=N` (whole seconds) on keep-alive responses.
+    var announcesIdleClose = false
 }
 
 /// The raw misbehaviours; each acts once the request head (up to the blank line) has arrived.
@@ -99,6 +101,9 @@ struct OriginPlan: Sendable {
         case .keepAliveClose(let after):
             let after = max(TimeAmount(after), .zero)
             phases.append(.app(HealthyAppConfiguration(name: "keep-alive", idleClose: after)))
+        case .keepAliveAnnounced(let timeout):
+            let seconds = TimeAmount.seconds(Int64(max(timeout, 1)))
+            phases.append(.app(HealthyAppConfiguration(name: "keep-alive", idleClose: seconds, announcesIdleClose: true)))
         case .rotating(let inner, _):
             for behavior in inner {
                 Self.flatten(behavior, into: &phases)
@@ -111,9 +116,15 @@ struct OriginPlan: Sendable {
 final class OriginCounters: Sendable {
     private let accepted = Atomic<Int>(0)
     private let served = Atomic<Int>(0)
+    private let idleClosed = Atomic<Int>(0)
 
     var connectionsAccepted: Int { self.accepted.load(ordering: .relaxed) }
     var requestsServed: Int { self.served.load(ordering: .relaxed) }
+    var idleConnectionsClosed: Int { self.idleClosed.load(ordering: .relaxed) }
+
+    func idleConnectionClosed() {
+        self.idleClosed.add(1, ordering: .relaxed)
+    }
 
     func connectionAccepted() {
         self.accepted.add(1, ordering: .relaxed)

@@ -207,6 +207,43 @@ struct OriginTests {
         }
     }
 
+    @Test(".keepAliveClose counts its idle closes; a client's own close is not one")
+    func keepAliveCloseCountsIdleCloses() async throws {
+        // 1 s, not less: the idle clock starts at accept, and a loaded run can delay the request.
+        try await withOrigin(.keepAliveClose(after: .seconds(1))) { origin in
+            let session = try await RawTCPClient.session(port: origin.port, group: self.group) { session in
+                try await session.send("GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+                await session.readToEnd()
+            }
+            #expect(!session.timedOut)
+            #expect(origin.idleConnectionsClosed == 1)
+            _ = try await self.get("/", port: origin.port)
+            #expect(origin.idleConnectionsClosed == 1)
+        }
+    }
+
+    @Test(".keepAliveAnnounced: Keep-Alive: timeout=N on keep-alive responses, then the close after N s idle")
+    func keepAliveAnnounced() async throws {
+        try await withOrigin(.keepAliveAnnounced(timeout: 1)) { origin in
+            let clock = ContinuousClock()
+            let sent = clock.now
+            let session = try await RawTCPClient.session(port: origin.port, group: self.group) { session in
+                try await session.send("GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+                await session.readToEnd()
+            }
+            #expect(clock.now - sent >= .seconds(1))
+            #expect(!session.timedOut)
+            let response = try #require(RawHTTPResponse(session.received))
+            #expect(response.header("keep-alive") == "timeout=1")
+            #expect(response.body == "hello from keep-alive\n")
+            #expect(origin.idleConnectionsClosed == 1)
+            // A response that closes the connection announces nothing.
+            let closing = try await self.get("/", port: origin.port)
+            #expect(closing.header("connection") == "close")
+            #expect(closing.header("keep-alive") == nil)
+        }
+    }
+
     @Test(".slowHead: the response starts after the delay; /echo still streams a chunked body back")
     func slowHeadEcho() async throws {
         try await withOrigin(.slowHead(delay: .milliseconds(300))) { origin in

@@ -335,7 +335,9 @@ extension DownstreamHandler {
         let now = NIODeadline.now()
         exchange.record.totalMilliseconds = exchange.elapsedMilliseconds(now)
         exchange.retryTask?.cancel()
-        if !exchange.record.attempts.isEmpty, let upstream = exchange.record.upstream {
+        // The try under way, if any: none when the exchange ends while a retry waits for its backoff
+        // (the client left) or before its server was picked.
+        if !exchange.record.attempts.isEmpty, exchange.endpoint != nil, let upstream = exchange.record.upstream {
             exchange.record.attempts.append(
                 RequestRecord.Attempt(
                     server: upstream, error: exchange.record.failure?.type.token,

@@ -90,11 +90,12 @@ final class UpstreamHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if let exchange = self.exchange {
-            self.exchange = nil
-            exchange.upstreamFailed(error)
-        }
+        let exchange = self.exchange
+        self.exchange = nil
+        // Closed before the exchange hears of it, as on `channelInactive`: a retry it starts at once
+        // (the keep-alive race's) must not find this dead connection still counted by the breakers.
         self.close()
+        exchange?.upstreamFailed(error)
     }
 
     func channelInactive(context: ChannelHandlerContext) {

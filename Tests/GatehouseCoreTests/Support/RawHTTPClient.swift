@@ -10,6 +10,8 @@ struct TestResponse: Sendable {
     var bodyLength: Int64
     /// The connection closed before the response was complete.
     var isTruncated: Bool
+    /// When the client had the whole response (on its event loop's clock).
+    var receivedAt: NIODeadline? = nil
 
     func header(_ name: String) -> String? {
         self.headers.first { $0.0.lowercased() == name.lowercased() }?.1
@@ -58,6 +60,20 @@ final class RawHTTPClient: Sendable {
         var buffer = self.channel.allocator.buffer(capacity: bytes.count)
         buffer.writeBytes(bytes)
         try await self.channel.writeAndFlush(buffer)
+    }
+
+    /// Sends `text` from the connection's event loop at `deadline`, not from the calling task: a
+    /// test that must hit a narrow instant (another timer on the same loop) is not delayed by a hop.
+    func send(_ text: String, at deadline: NIODeadline) async throws {
+        let channel = self.channel
+        let bytes = Array(text.utf8)
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        channel.eventLoop.scheduleTask(deadline: deadline) {
+            var buffer = channel.allocator.buffer(capacity: bytes.count)
+            buffer.writeBytes(bytes)
+            channel.writeAndFlush(buffer, promise: written)
+        }
+        try await written.futureResult.get()
     }
 
     /// Declares that the next response answers a HEAD request (no body follows its head).
@@ -169,6 +185,11 @@ final class ResponseCollector: ChannelInboundHandler {
     }
 
     private func deliver(_ result: Result<TestResponse, any Error>) {
+        let result = result.map { response in
+            var response = response
+            response.receivedAt = .now()
+            return response
+        }
         if !self.waiting.isEmpty {
             self.waiting.removeFirst().completeWith(result)
         } else {

@@ -2,6 +2,14 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A TCP origin on loopback that answers each request head with scripted raw bytes — valid,
 /// broken or hostile — for the socket-level hardening tests. It reads a request as everything up
 /// to its blank line (the tests send bodiless requests), counts it, then writes the reply the
@@ -11,12 +19,15 @@ final class RawOrigin: Sendable {
     struct Reply: Sendable {
         var bytes: [UInt8]
         var closeAfter: Bool
+        /// Close with RST (SO_LINGER 0) instead of FIN; implies `closeAfter`.
+        var reset: Bool
         /// Sent 100 ms after the reply, unasked (while the gateway may have pooled the connection).
         var later: [UInt8]?
 
-        init(_ text: String, closeAfter: Bool = false, later: String? = nil) {
+        init(_ text: String, closeAfter: Bool = false, reset: Bool = false, later: String? = nil) {
             self.bytes = Array(text.utf8)
-            self.closeAfter = closeAfter
+            self.closeAfter = closeAfter || reset
+            self.reset = reset
             self.later = later.map { Array($0.utf8) }
         }
     }
@@ -90,7 +101,15 @@ final class RawOrigin: Sendable {
                 let written = context.eventLoop.makePromise(of: Void.self)
                 context.writeAndFlush(self.wrapOutboundOut(ByteBuffer(bytes: reply.bytes)), promise: written)
                 if reply.closeAfter {
-                    written.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+                    written.futureResult.assumeIsolated().whenComplete { _ in
+                        guard reply.reset, let provider = context.channel as? any SocketOptionProvider else {
+                            context.close(promise: nil)
+                            return
+                        }
+                        provider.setSoLinger(linger(l_onoff: 1, l_linger: 0)).assumeIsolated().whenComplete { _ in
+                            context.close(promise: nil)
+                        }
+                    }
                     return
                 }
                 if let later = reply.later {
