@@ -59,8 +59,8 @@ struct Demo: AsyncParsableCommand {
 
             Try:
               curl -i http://\(base)/stable/                   always 200 (cluster 'stable': app-1, app-2)
-              curl -i http://\(base)/                          round robin over all three: 200, 200, then 502/504 from flaky
-              curl -i http://\(base)/guarded/                  all three again, with health checks and outlier detection: flaky is taken out, always 200
+              curl -i http://\(base)/                          round robin over all three, no retries: 200, 200, then 502/504 from flaky
+              curl -i http://\(base)/guarded/                  all three again, with health checks, outlier detection and retries: flaky is out, always 200
               curl -i -H 'Accept: application/json' http://\(base)/    the same errors as application/problem+json
               curl -s http://\(adminBase)/stats                      errors by Proxy-Status type, per server
               curl -s http://\(adminBase)/admin/upstreams            every server's health state, why, since when
@@ -97,7 +97,10 @@ struct Demo: AsyncParsableCommand {
             accessLog: target,
             clusters: [
                 Cluster(name: "stable", servers: addresses.prefix(2).map { Cluster.Server(address: $0) }, timeouts: timeouts),
-                Cluster(name: "mixed", servers: addresses.map { Cluster.Server(address: $0) }, timeouts: timeouts),
+                // No prevention at all (one try, no checks): the route that shows what each failure becomes.
+                Cluster(
+                    name: "mixed", servers: addresses.map { Cluster.Server(address: $0) }, timeouts: timeouts,
+                    retries: Cluster.Retries(attempts: 1)),
                 Cluster(
                     name: "guarded", servers: addresses.map { Cluster.Server(address: $0) }, balance: .leastRequest,
                     timeouts: timeouts, healthCheck: healthCheck, outlierDetection: outliers, slowStart: .seconds(10)),
