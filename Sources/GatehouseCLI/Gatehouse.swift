@@ -18,6 +18,7 @@ struct Gatehouse: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gatehouse",
         abstract: "A reverse proxy and load balancer with no mystery 502s.",
+        version: GatehouseVersion.string,
         subcommands: [Run.self, Check.self, Demo.self, Explain.self, Doctor.self, Monitor.self])
 }
 
