@@ -72,21 +72,67 @@ struct Run: AsyncParsableCommand {
 
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Validate a configuration file (like nginx -t): every error as FILE:LINE:COL: message.")
+        abstract: "Validate a configuration file (like nginx -t) and warn about settings known to cause 502/503/504.",
+        discussion: """
+            Errors, warnings and notes are printed as FILE:LINE:COL: message. Errors exit 1; warnings \
+            exit 0 unless --strict. With --diff OLD NEW, both files are checked (NEW is linted) and what a \
+            reload from OLD to NEW would change is printed.
+            """)
 
     @Option(name: .shortAndLong, help: "Path to the YAML configuration.")
     var config: String = "gatehouse.yaml"
 
+    @Flag(help: "Exit 1 when there are warnings (notes never fail).")
+    var strict = false
+
+    @Option(
+        parsing: .upToNextOption,
+        help: ArgumentHelp("Print what a reload from OLD to NEW would change.", valueName: "OLD NEW"))
+    var diff: [String] = []
+
+    func validate() throws {
+        if !self.diff.isEmpty, self.diff.count != 2 {
+            throw ValidationError("--diff takes two files: OLD NEW")
+        }
+    }
+
     func run() throws {
+        if self.diff.count == 2 {
+            let old = try Self.load(self.diff[0], lint: false)
+            let new = try Self.load(self.diff[1], lint: true)
+            let changes = ConfigurationDiff.changes(old.configuration, new.configuration)
+            print("gatehouse: a reload from \(self.diff[0]) to \(self.diff[1]) would change:")
+            print(changes.isEmpty ? "  nothing" : changes.map { "  " + $0 }.joined(separator: "\n"))
+            try self.finish(file: self.diff[1], warnings: new.warnings)
+            return
+        }
+        let checked = try Self.load(self.config, lint: true)
+        print("gatehouse: the configuration file \(self.config) syntax is ok")
+        try self.finish(file: self.config, warnings: checked.warnings)
+    }
+
+    /// Loads and (if asked) lints a file; prints every error and exits 1 on any, prints the lints.
+    static func load(_ path: String, lint: Bool) throws -> (configuration: GatehouseConfiguration, warnings: Int) {
         do {
-            _ = try ConfigurationLoader.load(path: self.config)
-            print("gatehouse: the configuration file \(self.config) syntax is ok")
-            print("gatehouse: configuration is valid")
+            let (configuration, locations) = try ConfigurationLoader.loadWithLocations(path: path)
+            guard lint else { return (configuration, 0) }
+            let lints = ConfigLints.check(configuration, locations)
+            for lint in lints { printError(lint.description) }
+            return (configuration, lints.filter { $0.severity == .warning }.count)
         } catch {
             for diagnostic in error.diagnostics { printError(diagnostic.description) }
-            printError("gatehouse: configuration file \(self.config) test failed")
+            printError("gatehouse: configuration file \(path) test failed")
             throw ExitCode(1)
         }
+    }
+
+    private func finish(file: String, warnings: Int) throws {
+        let counted = warnings == 1 ? "1 warning" : "\(warnings) warnings"
+        if warnings > 0 && self.strict {
+            printError("gatehouse: configuration file \(file) test failed: \(counted) (--strict)")
+            throw ExitCode(1)
+        }
+        print(warnings == 0 ? "gatehouse: configuration is valid" : "gatehouse: configuration is valid, with \(counted)")
     }
 }
 

@@ -2,10 +2,12 @@
 ///
 /// Rendered like a compiler message (`FILE:LINE:COL: message`) so editors and terminals can jump to it.
 public struct ConfigDiagnostic: Sendable, Hashable, CustomStringConvertible {
-    /// How bad the problem is: errors reject the file, warnings only inform.
+    /// How bad the problem is: errors reject the file, warnings only inform (and fail `check --strict`),
+    /// notes are facts worth knowing that fail nothing.
     public enum Severity: Sendable, Hashable {
         case error
         case warning
+        case note
     }
 
     public var location: SourceLocation
@@ -18,11 +20,12 @@ public struct ConfigDiagnostic: Sendable, Hashable, CustomStringConvertible {
         self.severity = severity
     }
 
-    /// `FILE:LINE:COL: message`, or `FILE:LINE:COL: warning: message`.
+    /// `FILE:LINE:COL: message`, `FILE:LINE:COL: warning: message` or `FILE:LINE:COL: note: message`.
     public var description: String {
         switch self.severity {
         case .error: "\(self.location): \(self.message)"
         case .warning: "\(self.location): warning: \(self.message)"
+        case .note: "\(self.location): note: \(self.message)"
         }
     }
 }

@@ -21,9 +21,33 @@ public enum ConfigurationLoader {
 
     /// Parses YAML text; `file` is only used to name locations in diagnostics.
     public static func parse(yaml: String, file: String) throws(ConfigurationError) -> GatehouseConfiguration {
-        try self.parse(yaml, file: file, subject: "the configuration", fields: RootDraft.fields, draft: RootDraft()) {
-            $0.finish($1)
-        }
+        try self.parseWithLocations(yaml: yaml, file: file).configuration
+    }
+
+    /// Reads and parses the file at `path`, keeping where each key was written (for ``ConfigLints``).
+    public static func loadWithLocations(path: String) throws(ConfigurationError) -> (
+        configuration: GatehouseConfiguration, locations: ConfigLocations
+    ) {
+        try self.parseWithLocations(yaml: try self.text(of: path), file: path)
+    }
+
+    /// Parses YAML text, keeping where each key was written (for ``ConfigLints``).
+    public static func parseWithLocations(yaml: String, file: String) throws(ConfigurationError) -> (
+        configuration: GatehouseConfiguration, locations: ConfigLocations
+    ) {
+        let (configuration, root) = try self.parse(
+            yaml, file: file, subject: "the configuration", fields: RootDraft.fields, draft: RootDraft()
+        ) { $0.finish($1) }
+        return (configuration, ConfigLocations(root: root, file: file))
+    }
+
+    /// Reads and parses the file at `path`, then lints it: the configuration and its warnings (and notes)
+    /// in file order. Errors still throw.
+    public static func loadWithLints(path: String) throws(ConfigurationError) -> (
+        configuration: GatehouseConfiguration, warnings: [ConfigDiagnostic]
+    ) {
+        let (configuration, locations) = try self.loadWithLocations(path: path)
+        return (configuration, ConfigLints.check(configuration, locations).map(\.diagnostic))
     }
 
     /// Reads and parses a `gatehouse monitor` file (`monitor.yaml`).
@@ -35,7 +59,7 @@ public enum ConfigurationLoader {
     public static func parseMonitor(yaml: String, file: String) throws(ConfigurationError) -> MonitorConfiguration {
         try self.parse(
             yaml, file: file, subject: "the monitor configuration", fields: MonitorDraft.fields, draft: MonitorDraft()
-        ) { $0.finish($1) }
+        ) { $0.finish($1) }.result
     }
 
     private static func text(of path: String) throws(ConfigurationError) -> String {
@@ -55,7 +79,7 @@ public enum ConfigurationLoader {
     private static func parse<Draft, Result>(
         _ yaml: String, file: String, subject: String, fields: [Field<Draft>], draft initial: Draft,
         finish: (Draft, Walker) -> Result?
-    ) throws(ConfigurationError) -> Result {
+    ) throws(ConfigurationError) -> (result: Result, root: Node) {
         let (root, renamedKeys) = try self.compose(yaml, file: file)
         let walker = Walker(file: file, renamedKeys: renamedKeys)
         var result: Result?
@@ -74,7 +98,7 @@ public enum ConfigurationLoader {
             walker.error(
                 "the file is empty: \(kind) needs \(list)", at: SourceLocation(file: file, line: 1, column: 1))
         }
-        if let result, walker.diagnostics.isEmpty { return result }
+        if let result, let root, walker.diagnostics.isEmpty { return (result, root) }
         // Sorted by position, ties kept in the order found (offsets break them: Swift's sort is not stable by contract).
         let diagnostics = walker.diagnostics.enumerated().sorted {
             ($0.element.location.line, $0.element.location.column, $0.offset)

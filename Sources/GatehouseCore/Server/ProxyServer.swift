@@ -123,13 +123,13 @@ public final class ProxyServer: Sendable {
         // Listeners first, so a port that cannot be bound leaves the old configuration running.
         let oldKeys = Set(old.configuration.listeners.map(ListenerKey.init))
         let newKeys = Set(configuration.listeners.map(ListenerKey.init))
-        var changes = ReloadReport.diff(old.configuration, configuration)
+        // One diff for the reload report and `gatehouse check --diff`; a reload that cannot bind throws it away.
+        let changes = ConfigurationDiff.changes(old.configuration, configuration)
         var added: [ListenerKey] = []
         for listener in configuration.listeners where !oldKeys.contains(ListenerKey(listener)) {
             do {
                 _ = try await self.bind(listener)
                 added.append(ListenerKey(listener))
-                changes.append("listener \(listener.name) on \(listener.address) added")
             } catch {
                 for key in added { await self.closeListener(key) }
                 _ = try? await controller.stop().get()
@@ -154,7 +154,6 @@ public final class ProxyServer: Sendable {
         }
         for key in oldKeys.subtracting(newKeys) {
             await self.closeListener(key)
-            changes.append("listener \(key.name) on \(key.address) removed")
         }
         try? await oldController.stop().get()
         self.logger.notice(
@@ -356,7 +355,7 @@ final class OverloadRefusal: ChannelInboundHandler {
         text += "Proxy-Status: gatehouse; error=connection_limit_reached\r\nRetry-After: 1\r\nConnection: close\r\n"
         text += "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
         let buffer = context.channel.allocator.buffer(string: text)
-        context.writeAndFlush(NIOAny(buffer)).whenComplete { _ in context.close(promise: nil) }
+        context.writeAndFlush(NIOAny(buffer)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
@@ -364,38 +363,3 @@ final class OverloadRefusal: ChannelInboundHandler {
 
 @available(*, unavailable)
 extension OverloadRefusal: Sendable {}
-
-extension ProxyServer.ReloadReport {
-    /// Clusters, servers and routes added or removed between two configurations.
-    static func diff(_ old: GatehouseConfiguration, _ new: GatehouseConfiguration) -> [String] {
-        var changes: [String] = []
-        let oldClusters = Dictionary(old.clusters.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-        let newClusters = Dictionary(new.clusters.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-        for cluster in new.clusters {
-            guard let before = oldClusters[cluster.name] else {
-                changes.append("cluster \(cluster.name) added")
-                continue
-            }
-            let was = Set(before.servers.map(\.address.description))
-            let now = Set(cluster.servers.map(\.address.description))
-            for server in cluster.servers.map(\.address.description) where !was.contains(server) {
-                changes.append("cluster \(cluster.name): server \(server) added")
-            }
-            for server in before.servers.map(\.address.description) where !now.contains(server) {
-                changes.append("cluster \(cluster.name): server \(server) removed")
-            }
-            var settings = before
-            settings.servers = cluster.servers
-            if settings != cluster { changes.append("cluster \(cluster.name): settings changed") }
-        }
-        for cluster in old.clusters where newClusters[cluster.name] == nil {
-            changes.append("cluster \(cluster.name) removed")
-        }
-        let oldRoutes = Set(old.routes.map(\.name))
-        let newRoutes = Set(new.routes.map(\.name))
-        for route in new.routes where !oldRoutes.contains(route.name) { changes.append("route \(route.name) added") }
-        for route in old.routes where !newRoutes.contains(route.name) { changes.append("route \(route.name) removed") }
-        if old.routes != new.routes, oldRoutes == newRoutes { changes.append("routes changed") }
-        return changes
-    }
-}

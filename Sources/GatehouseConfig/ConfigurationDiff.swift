@@ -1,0 +1,71 @@
+/// What a reload from one configuration to another changes: the one diff behind `gatehouse check --diff`
+/// and the report of `POST /admin/reload`.
+public enum ConfigurationDiff {
+    /// One line per change, in this order: clusters (added, servers added or removed, settings changed,
+    /// removed), routes, then listeners. Empty when nothing a reload applies has changed.
+    public static func changes(_ old: GatehouseConfiguration, _ new: GatehouseConfiguration) -> [String] {
+        self.clusters(old, new) + self.routes(old, new) + self.listeners(old, new)
+    }
+
+    static func clusters(_ old: GatehouseConfiguration, _ new: GatehouseConfiguration) -> [String] {
+        var changes: [String] = []
+        let oldClusters = Dictionary(old.clusters.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let newClusters = Dictionary(new.clusters.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        for cluster in new.clusters {
+            guard let before = oldClusters[cluster.name] else {
+                changes.append("cluster \(cluster.name) added")
+                continue
+            }
+            let was = Set(before.servers.map(\.address.description))
+            let now = Set(cluster.servers.map(\.address.description))
+            for server in cluster.servers.map(\.address.description) where !was.contains(server) {
+                changes.append("cluster \(cluster.name): server \(server) added")
+            }
+            for server in before.servers.map(\.address.description) where !now.contains(server) {
+                changes.append("cluster \(cluster.name): server \(server) removed")
+            }
+            var settings = before
+            settings.servers = cluster.servers
+            if settings != cluster { changes.append("cluster \(cluster.name): settings changed") }
+        }
+        for cluster in old.clusters where newClusters[cluster.name] == nil {
+            changes.append("cluster \(cluster.name) removed")
+        }
+        return changes
+    }
+
+    static func routes(_ old: GatehouseConfiguration, _ new: GatehouseConfiguration) -> [String] {
+        var changes: [String] = []
+        let oldRoutes = Set(old.routes.map(\.name))
+        let newRoutes = Set(new.routes.map(\.name))
+        for route in new.routes where !oldRoutes.contains(route.name) { changes.append("route \(route.name) added") }
+        for route in old.routes where !newRoutes.contains(route.name) { changes.append("route \(route.name) removed") }
+        let before = Dictionary(old.routes.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        for route in new.routes where before[route.name].map({ $0 != route }) ?? false {
+            changes.append("route \(route.name) changed")
+        }
+        // First match wins, so the order of the routes that stay is a change of its own.
+        let kept = old.routes.map(\.name).filter(newRoutes.contains)
+        if kept != new.routes.map(\.name).filter(oldRoutes.contains) { changes.append("routes reordered") }
+        return changes
+    }
+
+    /// A listener is known by its name and address: one that moves is removed and added.
+    static func listeners(_ old: GatehouseConfiguration, _ new: GatehouseConfiguration) -> [String] {
+        var changes: [String] = []
+        func key(_ listener: Listener) -> String { "\(listener.name) on \(listener.address)" }
+        let oldListeners = Dictionary(old.listeners.map { (key($0), $0) }, uniquingKeysWith: { first, _ in first })
+        let newKeys = Set(new.listeners.map(key))
+        for listener in new.listeners {
+            guard let before = oldListeners[key(listener)] else {
+                changes.append("listener \(key(listener)) added")
+                continue
+            }
+            if before != listener { changes.append("listener \(key(listener)): settings changed") }
+        }
+        for listener in old.listeners where !newKeys.contains(key(listener)) {
+            changes.append("listener \(key(listener)) removed")
+        }
+        return changes
+    }
+}
