@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The release recipe: one self-contained binary with the Swift runtime linked statically
+# (--static-swift-stdlib; it needs only glibc, libstdc++ and libm from the host), stripped, at
+# dist/gatehouse. Then the binary itself is tried: --version, check of the shipped example, and the
+# demo smoke test. Usage: scripts/release-build.sh [OUTPUT_DIR]
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+out="${1:-$repo/dist}"
+cd "$repo"
+swift build -c release --static-swift-stdlib --product gatehouse --scratch-path .build-static
+mkdir -p "$out"
+strip -o "$out/gatehouse" .build-static/release/gatehouse
+bin="$out/gatehouse"
+echo "== $bin ($(du -h "$bin" | cut -f1)), linked against:"
+ldd "$bin" | awk '{print "   " $1}'
+if ldd "$bin" | grep -q "libswift"; then
+    echo "the release binary still links a Swift runtime library dynamically"
+    exit 1
+fi
+echo "== $("$bin" --version)"
+"$bin" check -c examples/gatehouse.yaml >/dev/null 2>&1
+echo "== check of the shipped example: ok"
+bash scripts/demo-smoke.sh "$bin"
