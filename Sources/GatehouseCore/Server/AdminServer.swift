@@ -177,6 +177,9 @@ private final class AdminHandler: ChannelInboundHandler {
             return answer(200, "{\"status\":\"ok\"}\n")
         }
         if segments == ["readyz"], method == .GET || method == .HEAD {
+            if self.proxy.isDraining {
+                return answer(503, "{\"ready\":false,\"reason\":\"shutting down: draining in-flight requests\"}\n")
+            }
             return self.proxy.controller.readiness()
         }
         if let token = self.token, !Self.authorized(head.headers, token: token) {

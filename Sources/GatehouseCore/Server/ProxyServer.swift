@@ -14,6 +14,10 @@ public final class ProxyServer: Sendable {
     private let generation: NIOLockedValueBox<(snapshot: ProxySnapshot, controller: UpstreamController)>
     /// One reload at a time.
     private let reloading = NIOLockedValueBox(false)
+    private let draining = NIOLockedValueBox(false)
+
+    /// A graceful shutdown is under way: `/readyz` says so, so load balancers stop sending.
+    public var isDraining: Bool { self.draining.withLockedValue { $0 } }
     private let group: any EventLoopGroup
     private let logger: Logger
     private let accessLog: AccessLogSink
@@ -187,6 +191,7 @@ public final class ProxyServer: Sendable {
     /// - Returns: the number of connections that were still busy when the timeout cut them.
     @discardableResult
     public func shutdownGracefully(timeout: Duration) async -> Int {
+        self.draining.withLockedValue { $0 = true }
         let listeners = self.listeners.withLockedValue { $0 }
         for channel in listeners { try? await channel.close() }
         let open = Array(self.connections.withLockedValue { $0.values })

@@ -87,8 +87,9 @@ import Testing
     }
 
     @Test func shutdownFinishesAcceptedRequestsAndClosesIdleConnections() async throws {
-        let gateway = try await TestGateway.start([.healthy(name: "a")])
+        let gateway = try await TestGateway.start([.healthy(name: "a")], admin: Fixtures.admin)
         do {
+            #expect(try await gateway.adminRequest("GET", "/readyz").status == 200)
             // Three requests in flight (the origin answers /slow/400 after 400 ms) and one idle client.
             let busy = try await (0..<3).asyncMap { _ in
                 try await RawHTTPClient.connect(port: gateway.port, group: gateway.group)
@@ -101,6 +102,12 @@ import Testing
             let deadline = ContinuousClock.now + .seconds(10)
             while gateway.origins[0].requestsServed < 1 + 3, ContinuousClock.now < deadline { await Task.yield() }
             async let cut = gateway.proxy.shutdownGracefully(timeout: .seconds(10))
+            // While it drains, /readyz tells load balancers to stop sending (the admin listener stays up).
+            let drainDeadline = ContinuousClock.now + .seconds(10)
+            while !gateway.proxy.isDraining, ContinuousClock.now < drainDeadline { await Task.yield() }
+            let readiness = try await gateway.adminRequest("GET", "/readyz")
+            #expect(readiness.status == 503)
+            #expect(readiness.bodyText.contains("draining"))
             // Each gets its whole answer, then the connection closes (the answer says
             // Connection: close when the shutdown came before its head, as it does unless the
             // machine is slow enough for the origin to answer first).
