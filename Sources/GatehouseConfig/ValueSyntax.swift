@@ -19,7 +19,7 @@ public struct InvalidValue: Error, Equatable, Sendable, CustomStringConvertible 
 }
 
 /// The text syntaxes of configuration values, independent of YAML so they can be tested as tables.
-enum ValueSyntax {
+public enum ValueSyntax {
     static let durationHint = "durations need a unit: 2s, 250ms, 5m, 1h"
 
     /// `250ms`, `2s`, `5m`, `1h` and compounds such as `1m30s`. A bare number is refused: `30` has
@@ -52,8 +52,9 @@ enum ValueSyntax {
         return .milliseconds(milliseconds)
     }
 
-    /// A duration as the file would write it, for messages: `2s`, `250ms`, `1500ms`, `1m30s`, `5m`.
-    static func format(_ duration: Duration) -> String {
+    /// A duration as the file would write it, for messages and `/admin/config`: `2s`, `250ms`,
+    /// `1500ms`, `1m30s`, `5m`.
+    public static func format(_ duration: Duration) -> String {
         let (seconds, attoseconds) = duration.components
         var milliseconds = seconds * 1000 + attoseconds / 1_000_000_000_000_000
         guard milliseconds > 0 else { return "0s" }

@@ -121,7 +121,6 @@ extension DownstreamHandler {
         guard let endpoint = picked else { return nil }
         endpoint.active.wrappingAdd(1, ordering: .relaxed)
         exchange.endpoint = endpoint
-        exchange.tried.append(endpoint.id)
         exchange.attemptStart = .now()
         exchange.target = endpoint.server
         exchange.record.upstream = endpoint.display

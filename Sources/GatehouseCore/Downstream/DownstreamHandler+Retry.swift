@@ -60,6 +60,7 @@ extension DownstreamHandler {
                 server: endpoint.display, error: error,
                 milliseconds: Double((now - exchange.attemptStart).nanoseconds) / 1_000_000))
         exchange.endpoint = nil
+        exchange.tried.append(endpoint.id)
         self.endAttempt(endpoint, failure: failure?.type, status: status ?? 0, generation: exchange.generation)
         self.detachUpstream(exchange, isReusable: false)
         self.loop.stats.count(.retry)
@@ -69,10 +70,8 @@ extension DownstreamHandler {
             self.reportRace(exchange, endpoint: endpoint, error: error)
         }
         // The parts already sent go again, before those that arrived since.
-        exchange.buffered = (exchange.held ?? []) + exchange.buffered
-        exchange.bufferedBytes = exchange.heldBytes + exchange.bufferedBytes
-        exchange.held = []
-        exchange.heldBytes = 0
+        exchange.bufferedBytes += exchange.heldBytes
+        exchange.buffered = exchange.takeHeld() + exchange.buffered
         exchange.upstreamResponded = false
         exchange.record.reusedConnection = false
         exchange.record.upstreamStatus = nil
@@ -91,7 +90,8 @@ extension DownstreamHandler {
 
     /// Whether a named failure may be retried: tries left, a safe method, the body held, budget left.
     private func mayRetry(_ exchange: Exchange, policy: Cluster.Retries, reachedUpstream: Bool, replayable: Bool) -> Bool {
-        guard exchange.tried.count < policy.attempts else { return false }
+        // `tried` holds the failed tries before this one.
+        guard exchange.tried.count + 1 < policy.attempts else { return false }
         if reachedUpstream {
             guard replayable, policy.idempotentMethods.contains(exchange.requestHead.method.rawValue) else { return false }
         }

@@ -26,13 +26,17 @@ final class Exchange {
     var hostRewrite = Route.HostRewrite.preserve
 
     // Tries.
-    /// Endpoints tried so far (the current one included), so a retry goes elsewhere when it can.
+    /// Endpoints of the tries that failed (not the current one), so a retry goes elsewhere when it
+    /// can. Empty, and so never allocated, for a request answered at the first try.
     var tried: [Int] = []
     var attemptStart: NIODeadline
-    /// Request parts written upstream in this try, held for a replay; nil once they exceed
-    /// `holdLimit` (such a request is never retried after its first byte was sent).
+    /// Request body parts written upstream in this try, held for a replay; nil once they exceed
+    /// `holdLimit` (such a request is never retried after its first byte was sent). The end is
+    /// kept apart in `heldEnd`, so a bodiless request holds nothing (no allocation per request).
     var held: [HTTPClientRequestPart]? = []
     var heldBytes = 0
+    /// The request's end (with its trailers) was written upstream in this try.
+    var heldEnd: HTTPHeaders??
     var holdLimit = 64 * 1024
     /// Any byte of a response (even a 1xx) arrived in this try.
     var upstreamResponded = false
@@ -100,12 +104,26 @@ final class Exchange {
     /// Keeps a part written upstream for a possible replay, within the bound.
     func hold(_ part: HTTPClientRequestPart) {
         guard self.held != nil else { return }
+        if case .end(let trailers) = part {
+            self.heldEnd = .some(trailers)
+            return
+        }
         if case .body(.byteBuffer(let buffer)) = part { self.heldBytes += buffer.readableBytes }
         if self.heldBytes > self.holdLimit {
             self.held = nil
         } else {
             self.held?.append(part)
         }
+    }
+
+    /// The parts to send again on the next try: the body held, then the end if it was sent.
+    func takeHeld() -> [HTTPClientRequestPart] {
+        var parts = self.held ?? []
+        if let end = self.heldEnd { parts.append(.end(end)) }
+        self.held = []
+        self.heldBytes = 0
+        self.heldEnd = nil
+        return parts
     }
 
     /// Milliseconds since the exchange started.

@@ -93,10 +93,8 @@ enum ConfigurationJSON {
 
     private static func q(_ text: String) -> String { JSONText.quoted(text) }
 
-    /// A duration as the file writes it: `30s`, `250ms`, `1.5s`.
+    /// A duration as the file writes it, quoted.
     static func d(_ duration: Duration) -> String {
-        let (seconds, attoseconds) = duration.components
-        let milliseconds = seconds * 1000 + attoseconds / 1_000_000_000_000_000
-        return milliseconds % 1000 == 0 ? "\"\(milliseconds / 1000)s\"" : "\"\(milliseconds)ms\""
+        q(ValueSyntax.format(duration))
     }
 }
