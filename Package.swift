@@ -19,6 +19,14 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        // Observability (#7): metrics API + Prometheus exposition, tracing API + OTLP/HTTP export
+        // (gRPC left out: it would double the build), incidents kept in SQLite, webhooks over HTTP.
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
+        .package(url: "https://github.com/swift-otel/swift-otel.git", from: "1.6.0", traits: ["OTLPHTTP"]),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
     ],
     targets: [
         // The RFC 9209 vocabulary: the one error type everything else derives from. No dependencies.
@@ -37,6 +45,32 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Instrumentation", package: "swift-distributed-tracing"),
+            ],
+            swiftSettings: swiftSettings),
+        // Export of the data path's spans over OTLP/HTTP (swift-otel), set up by the CLI.
+        .target(
+            name: "GatehouseTracing",
+            dependencies: [
+                "GatehouseCore", "GatehouseConfig",
+                .product(name: "OTel", package: "swift-otel"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
+        // Error history and incidents that outlive a restart (SQLite), and their webhook delivery.
+        .target(
+            name: "GatehouseIncidents",
+            dependencies: [
+                "GatehouseCore", "GatehouseConfig", "GatehouseErrors",
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
@@ -78,7 +112,7 @@ let package = Package(
             name: "GatehouseCLI",
             dependencies: [
                 "GatehouseCore", "GatehouseConfig", "GatehouseErrors", "GatehouseOrigins", "GatehouseExplain",
-                "GatehouseDoctor", "GatehouseMonitor",
+                "GatehouseDoctor", "GatehouseMonitor", "GatehouseTracing", "GatehouseIncidents",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -90,7 +124,7 @@ let package = Package(
         .testTarget(
             name: "GatehouseCoreTests",
             dependencies: [
-                "GatehouseCore", "GatehouseConfig", "GatehouseOrigins",
+                "GatehouseCore", "GatehouseConfig", "GatehouseOrigins", "GatehouseTracing", "GatehouseIncidents",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

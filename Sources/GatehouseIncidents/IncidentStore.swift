@@ -1,0 +1,3 @@
+/// Gateway errors and incidents kept in SQLite so they outlive a restart, and their delivery to
+/// webhooks (issue #7).
+enum IncidentStore {}
