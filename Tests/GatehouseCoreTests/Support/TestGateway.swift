@@ -51,6 +51,7 @@ final class TestGateway: Sendable {
     ///   - admin: the admin section; when given, an ``AdminServer`` is started on its address
     ///     (use port 0) and its port is ``adminPort``.
     ///   - resolve: the resolver for servers given by name; nil = the system's.
+    ///   - configure: last changes to the whole configuration (top-level sections a test needs).
     static func start(
         _ behaviors: [LoopbackOrigin.Behavior], extraServers: [HostPort] = [],
         timeouts: Cluster.Timeouts = Cluster.Timeouts(connect: .seconds(2), responseHeader: .seconds(5), idle: .seconds(5), request: .seconds(60)),
@@ -58,7 +59,8 @@ final class TestGateway: Sendable {
         routes: [Route]? = nil, extraClusters: [Cluster] = [], trustedProxies: [AddressRange] = [],
         exposeDetails: Bool = true, requestLimits: RequestLimits = RequestLimits(), threads: Int = 1,
         retries: Cluster.Retries = Cluster.Retries(attempts: 1),
-        app: (([Cluster.Server]) -> Cluster)? = nil, admin: Admin? = nil, resolve: Resolver? = nil
+        app: (([Cluster.Server]) -> Cluster)? = nil, admin: Admin? = nil, resolve: Resolver? = nil,
+        configure: ((inout GatehouseConfiguration) -> Void)? = nil
     ) async throws -> TestGateway {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         var origins: [LoopbackOrigin] = []
@@ -74,7 +76,7 @@ final class TestGateway: Sendable {
         let path = NSTemporaryDirectory() + "gatehouse-access-\(UUID().uuidString).log"
         var appCluster = app?(servers) ?? Cluster(name: "app", servers: servers, timeouts: timeouts, limits: limits)
         appCluster.retries = retries
-        let configuration = GatehouseConfiguration(
+        var configuration = GatehouseConfiguration(
             listeners: [Listener(name: "test", address: HostPort(host: "127.0.0.1", port: 0))],
             admin: admin,
             accessLog: .file(path),
@@ -82,6 +84,7 @@ final class TestGateway: Sendable {
             clusters: [appCluster] + extraClusters,
             routes: routes ?? [Route(name: "all", match: .init(), cluster: "app")],
             trustedProxies: trustedProxies, exposeDetails: exposeDetails, requestLimits: requestLimits)
+        configure?(&configuration)
         var logger = Logger(label: "gatehouse-test")
         logger.logLevel = .critical
         let proxy: ProxyServer
@@ -179,13 +182,14 @@ func withGateway<T>(
     trustedProxies: [AddressRange] = [], exposeDetails: Bool = true, requestLimits: RequestLimits = RequestLimits(),
     retries: Cluster.Retries = Cluster.Retries(attempts: 1),
     threads: Int = 1, app: (([Cluster.Server]) -> Cluster)? = nil, admin: Admin? = nil,
-    resolve: TestGateway.Resolver? = nil,
+    resolve: TestGateway.Resolver? = nil, configure: ((inout GatehouseConfiguration) -> Void)? = nil,
     _ body: (TestGateway) async throws -> T
 ) async throws -> T {
     let gateway = try await TestGateway.start(
         behaviors, extraServers: extraServers, timeouts: timeouts, limits: limits, routes: routes,
         extraClusters: extraClusters, trustedProxies: trustedProxies, exposeDetails: exposeDetails,
-        requestLimits: requestLimits, threads: threads, retries: retries, app: app, admin: admin, resolve: resolve)
+        requestLimits: requestLimits, threads: threads, retries: retries, app: app, admin: admin, resolve: resolve,
+        configure: configure)
     do {
         let result = try await body(gateway)
         await gateway.shutdown()
