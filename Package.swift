@@ -115,6 +115,8 @@ let package = Package(
                 "GatehouseDoctor", "GatehouseMonitor", "GatehouseTracing", "GatehouseIncidents",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swiftSettings),
         .testTarget(

@@ -54,7 +54,7 @@ enum FuzzHarness {
         logger.logLevel = .critical
         guard let sink = try? AccessLogSink(target: .off) else { fatalError("access log sink") }
         let state = LoopState(
-            eventLoop: loop, snapshot: snapshot, stats: GatewayStats(), logger: logger,
+            eventLoop: loop, snapshot: snapshot, stats: GatewayStats(), metrics: GatewayMetrics(), logger: logger,
             accessLog: sink)
         let connector = Connector(loop: loop)
         state.connector = connector

@@ -5,8 +5,10 @@ import GatehouseCore
 import GatehouseErrors
 import GatehouseExplain
 import Logging
+import Metrics
 import NIOCore
 import NIOPosix
+import Prometheus
 
 #if canImport(Glibc)
 import Glibc
@@ -177,6 +179,9 @@ struct GatewayProcess {
             throw ExitCode(1)
         }
         let proxy = ProxyServer(configuration: configuration, group: group, logger: logger, accessLog: accessLog)
+        proxy.metrics.setBuildInfo(version: GatehouseVersion.string)
+        // Libraries that report through swift-metrics land on the same /metrics page.
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: proxy.metrics.registry))
         let addresses: [SocketAddress]
         do {
             addresses = try await proxy.start()
@@ -218,6 +223,7 @@ struct GatewayProcess {
         } catch {
             let lines = error.diagnostics.map(\.description)
             for line in lines { logger.error("reload refused: \(line)", metadata: ["event": "reload_failed"]) }
+            proxy.metrics.countReload(success: false)
             return AdminAnswer(
                 status: 400,
                 json: "{\"reloaded\":false,\"errors\":[" + lines.map(JSONText.quoted).joined(separator: ",")
@@ -225,11 +231,13 @@ struct GatewayProcess {
         }
         do {
             let report = try await proxy.reload(configuration)
+            proxy.metrics.countReload(success: true)
             return AdminAnswer(
                 status: 200,
                 json: "{\"reloaded\":true,\"changes\":[" + report.changes.map(JSONText.quoted).joined(separator: ",") + "]}\n")
         } catch {
             logger.error("reload refused: \(error)", metadata: ["event": "reload_failed"])
+            proxy.metrics.countReload(success: false)
             return AdminAnswer(
                 status: 409, json: "{\"reloaded\":false,\"errors\":[\(JSONText.quoted("\(error)"))]}\n")
         }

@@ -55,6 +55,41 @@ import Yams
         #expect(configuration.listeners.first?.address.host == "0.0.0.0")
     }
 
+    /// The scrape job keeps exactly the Deployment's pods (by each of their labels, as Prometheus
+    /// names them: `__meta_kubernetes_pod_label_` + the label with every other character as `_`) on
+    /// the container port that serves the admin listener, where `/metrics` is.
+    @Test func kubernetesScrapeJobFindsTheDeploymentsAdminPort() throws {
+        let scrape = try Self.manifest("deploy/kubernetes/prometheus-scrape.yaml")
+        let job = try #require((scrape["scrape_configs"] as? [[String: Any]])?.first)
+        #expect(job["metrics_path"] as? String == "/metrics")
+        #expect((job["authorization"] as? [String: Any])?["credentials_file"] != nil)
+        let keeps = (job["relabel_configs"] as? [[String: Any]] ?? []).filter { $0["action"] as? String == "keep" }
+        func kept(_ label: String) -> String? {
+            keeps.first { ($0["source_labels"] as? [String])?.first == label }?["regex"] as? String
+        }
+        let deployment = try Self.manifest("deploy/kubernetes/deployment.yaml")
+        let template = try #require((deployment["spec"] as? [String: Any])?["template"] as? [String: Any])
+        let labels = (template["metadata"] as? [String: Any])?["labels"] as? [String: String]
+        let podLabels = try #require(labels)
+        let selecting = keeps.compactMap { ($0["source_labels"] as? [String])?.first }
+            .filter { $0.hasPrefix("__meta_kubernetes_pod_label_") }
+        #expect(!selecting.isEmpty)
+        for meta in selecting {
+            let match = podLabels.first { name, _ in
+                "__meta_kubernetes_pod_label_" + String(name.map { $0.isLetter || $0.isNumber ? $0 : "_" }) == meta
+            }
+            #expect(match != nil && kept(meta) == match?.value, "\(meta) selects no label of the Deployment's pods")
+        }
+        let container = try #require(((template["spec"] as? [String: Any])?["containers"] as? [[String: Any]])?.first)
+        let ports = container["ports"] as? [[String: Any]] ?? []
+        let portName = try #require(kept("__meta_kubernetes_pod_container_port_name"))
+        let port = try #require(ports.first { $0["name"] as? String == portName }?["containerPort"] as? Int)
+        let map = try Self.manifest("deploy/kubernetes/configmap.yaml")
+        let yaml = try #require((map["data"] as? [String: Any])?["gatehouse.yaml"] as? String)
+        let configuration = try ConfigurationLoader.parse(yaml: yaml, file: "configmap.yaml")
+        #expect(configuration.admin?.address.port == port)
+    }
+
     @Test func systemdUnitReloadsWithSIGHUPAndOutlastsTheDrain() throws {
         let text = try String(
             contentsOf: Self.root.appendingPathComponent("deploy/systemd/gatehouse.service"), encoding: .utf8)

@@ -4,14 +4,20 @@ import Logging
 import NIOCore
 import Synchronization
 
-/// An admin API answer: status and JSON body.
+/// An admin API answer: status and body (JSON unless it says otherwise).
 public struct AdminAnswer: Sendable {
     public var status: Int
     public var json: String
+    public var contentType: String
 
     public init(status: Int, json: String) {
+        self.init(status: status, body: json, contentType: "application/json")
+    }
+
+    public init(status: Int, body: String, contentType: String) {
         self.status = status
-        self.json = json
+        self.json = body
+        self.contentType = contentType
     }
 }
 
@@ -80,6 +86,21 @@ extension UpstreamController {
     /// `GET /admin/upstreams`.
     public func upstreamsReport() -> EventLoopFuture<AdminAnswer> {
         self.loop.submit { AdminAnswer(status: 200, json: self.upstreamsJSON()) }
+    }
+
+    /// Per configured server: how many of its addresses take traffic, and requests in flight.
+    func serverGauges() -> EventLoopFuture<[GatewayMetrics.Gauges.Server]> {
+        self.loop.submit {
+            self.clusters.flatMap { state in
+                state.cluster.servers.enumerated().map { index, server in
+                    let endpoints = state.endpoints.filter { $0.server == index }
+                    return GatewayMetrics.Gauges.Server(
+                        cluster: state.cluster.name, server: server.address.description,
+                        up: endpoints.filter { state.admits($0) }.count,
+                        inFlight: endpoints.reduce(0) { $0 + $1.active.load(ordering: .relaxed) })
+                }
+            }
+        }
     }
 
     private func upstreamsJSON() -> String {

@@ -90,6 +90,7 @@ extension UpstreamController {
         let cluster = self.clusters[index].cluster
         let wasAdmitted = self.clusters[index].admits(endpoint)
         let change = active.record(passed: result.passed)
+        self.metrics?.countHealthCheck(cluster: cluster.name, server: endpoint.serverName, passed: result.passed)
         status.active = active
         status.lastCheck = result.summary
         status.lastCheckError = result.failure
@@ -150,6 +151,7 @@ extension UpstreamController {
             self.clusters[index].status[endpoint.id]?.changed(why, now: now)
             self.clusters[index].status[endpoint.id]?.inServiceSince = nil
             self.clusters[index].outlier = outlier
+            self.metrics?.countEjection(cluster: cluster.name, server: endpoint.serverName)
             self.logger.error(
                 "upstream \(endpoint.display) of cluster \(cluster.name) \(why)",
                 metadata: self.metadata(endpoint, event: "ejected", error: lastError))

@@ -19,6 +19,8 @@ public final class UpstreamController: @unchecked Sendable {
     let loop: any EventLoop
     let snapshot: ProxySnapshot
     let logger: Logger
+    /// Where health checks and ejections are counted (nil in tests that run a controller alone).
+    let metrics: GatewayMetrics?
     let resolve: @Sendable (String, Int, any EventLoop) -> EventLoopFuture<Result<[SocketAddress], SystemResolver.Failure>>
     private let subscribers: NIOLockedValueBox<Subscribers>
     var clusters: [ClusterState]
@@ -48,9 +50,10 @@ public final class UpstreamController: @unchecked Sendable {
     public init(
         snapshot: ProxySnapshot, loop: any EventLoop, logger: Logger,
         resolve: (@Sendable (String, Int, any EventLoop) -> EventLoopFuture<Result<[SocketAddress], SystemResolver.Failure>>)? = nil,
-        previous: UpstreamController? = nil
+        previous: UpstreamController? = nil, metrics: GatewayMetrics? = nil
     ) {
         self.previous = previous
+        self.metrics = metrics
         self.snapshot = snapshot
         self.loop = loop
         self.logger = logger

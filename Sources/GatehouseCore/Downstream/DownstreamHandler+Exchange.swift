@@ -53,6 +53,7 @@ extension DownstreamHandler {
             self.fail(exchange, ProxyFailure(type: .destinationNotFound, phase: .route, details: "no route matches"))
             return
         }
+        exchange.route = entry.index
         exchange.record.route = entry.route.name
         exchange.record.cluster = entry.route.cluster
         guard entry.clusterIndex >= 0 else {
@@ -345,6 +346,9 @@ extension DownstreamHandler {
         let record = exchange.record
         self.loop.stats.record(
             record, slot: exchange.generation.statSlot(cluster: exchange.cluster, server: exchange.target),
+            openedConnection: exchange.openedConnection)
+        exchange.generation.recordMetrics(
+            record, route: exchange.route, cluster: exchange.cluster, server: exchange.target,
             openedConnection: exchange.openedConnection)
         if let endpoint = exchange.endpoint {
             exchange.endpoint = nil

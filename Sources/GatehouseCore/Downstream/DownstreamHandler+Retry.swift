@@ -3,6 +3,7 @@ import GatehouseErrors
 import Logging
 import NIOCore
 import NIOHTTP1
+import Prometheus
 import Synchronization
 
 extension DownstreamHandler {
@@ -63,10 +64,10 @@ extension DownstreamHandler {
         exchange.tried.append(endpoint.id)
         self.endAttempt(endpoint, failure: failure?.type, status: status ?? 0, generation: exchange.generation)
         self.detachUpstream(exchange, isReusable: false)
-        self.loop.stats.count(.retry)
+        self.count(.retry, exchange)
         if race {
             exchange.raceRetried = true
-            self.loop.stats.count(.reusedConnectionFailure)
+            self.count(.reusedConnectionFailure, exchange)
             self.reportRace(exchange, endpoint: endpoint, error: error)
         }
         // The parts already sent go again, before those that arrived since.
@@ -88,6 +89,17 @@ extension DownstreamHandler {
         return true
     }
 
+    /// Counts a retry event in the stats and the cluster's metrics.
+    private func count(_ event: GatewayStats.RetryEvent, _ exchange: Exchange) {
+        self.loop.stats.count(event)
+        guard let series = exchange.generation.clusterInstruments(exchange.cluster) else { return }
+        switch event {
+        case .retry: series.retries.increment()
+        case .budgetExhausted: series.budgetExhausted.increment()
+        case .reusedConnectionFailure: series.keepAliveRaces.increment()
+        }
+    }
+
     /// Whether a named failure may be retried: tries left, a safe method, the body held, budget left.
     private func mayRetry(_ exchange: Exchange, policy: Cluster.Retries, reachedUpstream: Bool, replayable: Bool) -> Bool {
         // `tried` holds the failed tries before this one.
@@ -96,7 +108,7 @@ extension DownstreamHandler {
             guard replayable, policy.idempotentMethods.contains(exchange.requestHead.method.rawValue) else { return false }
         }
         guard self.loop.withdrawRetry(in: exchange.generation, cluster: exchange.cluster) else {
-            self.loop.stats.count(.budgetExhausted)
+            self.count(.budgetExhausted, exchange)
             return false
         }
         return true

@@ -15,6 +15,8 @@ final class Exchange {
 
     // Where it goes.
     var cluster = -1
+    /// The matched route's index in the configuration, -1 before routing.
+    var route = -1
     /// The configured server's index in the cluster (for the stats), -1 before one is picked.
     var target = -1
     /// The endpoint of the current try; holds one of its active-request counts until the try ends.

@@ -8,6 +8,8 @@ public struct RouteTable: Sendable {
     public struct Entry: Sendable {
         public var route: Route
         public var clusterIndex: Int
+        /// The route's position in the configuration (its metrics series).
+        public var index: Int
         /// Lower-cased exact host, or nil when the route matches any host.
         let exactHost: String?
         /// Lower-cased suffix including the dot (`.example.com`) for `*.example.com`.
@@ -19,14 +21,14 @@ public struct RouteTable: Sendable {
     /// Compiles the routes; a route whose cluster is missing is kept and answers
     /// `proxy_configuration_error` (validation normally refuses such a file).
     public init(routes: [Route], clusters: [Cluster]) {
-        self.entries = routes.map { route in
+        self.entries = routes.enumerated().map { index, route in
             let clusterIndex = clusters.firstIndex { $0.name == route.cluster } ?? -1
             var exactHost: String? = nil
             var hostSuffix: String? = nil
             if let host = route.match.host?.lowercased() {
                 if host.hasPrefix("*.") { hostSuffix = String(host.dropFirst()) } else { exactHost = host }
             }
-            return Entry(route: route, clusterIndex: clusterIndex, exactHost: exactHost, hostSuffix: hostSuffix)
+            return Entry(route: route, clusterIndex: clusterIndex, index: index, exactHost: exactHost, hostSuffix: hostSuffix)
         }
     }
 

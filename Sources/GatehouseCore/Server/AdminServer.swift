@@ -185,6 +185,14 @@ private final class AdminHandler: ChannelInboundHandler {
         if let token = self.token, !Self.authorized(head.headers, token: token) {
             return answer(401, UpstreamController.errorJSON("this admin API needs Authorization: Bearer <token from admin.token_file>"))
         }
+        if segments == ["metrics"], method == .GET {
+            let promise = eventLoop.makePromise(of: AdminAnswer.self)
+            promise.completeWithTask { [proxy] in
+                let text = String(decoding: await proxy.metricsExposition(), as: UTF8.self)
+                return AdminAnswer(status: 200, body: text, contentType: "text/plain; version=0.0.4; charset=utf-8")
+            }
+            return promise.futureResult
+        }
         if segments.isEmpty || segments == ["stats"], method == .GET {
             return answer(200, AdminServer.statsJSON(self.proxy))
         }
@@ -212,7 +220,7 @@ private final class AdminHandler: ChannelInboundHandler {
         return answer(
             404,
             UpstreamController.errorJSON(
-                "not found: try /healthz, /readyz, /stats, /admin/upstreams, /admin/config, POST /admin/reload, POST /admin/upstreams/CLUSTER/SERVER/drain|enable"))
+                "not found: try /healthz, /readyz, /stats, /metrics, /admin/upstreams, /admin/config, POST /admin/reload, POST /admin/upstreams/CLUSTER/SERVER/drain|enable"))
     }
 
     /// Constant-time comparison, so the token cannot be guessed byte by byte from response times.
@@ -253,7 +261,7 @@ private final class AdminHandler: ChannelInboundHandler {
         var buffer = context.channel.allocator.buffer(capacity: answer.json.utf8.count)
         buffer.writeString(answer.json)
         var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: "application/json")
+        headers.add(name: "Content-Type", value: answer.contentType)
         headers.add(name: "Content-Length", value: String(buffer.readableBytes))
         headers.add(name: "Cache-Control", value: "no-store")
         if answer.status == 401 { headers.add(name: "WWW-Authenticate", value: "Bearer realm=\"gatehouse-admin\"") }

@@ -2,6 +2,7 @@ import GatehouseConfig
 import GatehouseErrors
 import Logging
 import NIOCore
+import Prometheus
 import Synchronization
 
 /// What one event loop uses for the requests of one configuration: its snapshot, the controller
@@ -13,13 +14,23 @@ final class LoopGeneration {
     let controller: UpstreamController?
     /// The stats slots of the configuration's servers, `[cluster][server]`.
     let statSlots: [[Int]]
+    let metrics: GatewayMetrics
+    /// The configuration's metric series, made once so a request looks nothing up.
+    let instruments: Instruments
+    /// Gateway-error series met so far (error path only; loop-bound, so no lock).
+    private var errorCounters: [ErrorSeries: Counter] = [:]
     /// The servers each cluster may use now, by cluster index.
     private(set) var memberships: [ClusterMembership]
     fileprivate var cursors: [BalancerCursor]
     fileprivate var budgets: [RetryBudget]
 
-    init(snapshot: ProxySnapshot, controller: UpstreamController?, memberships: [ClusterMembership], statSlots: [[Int]]) {
+    init(
+        snapshot: ProxySnapshot, controller: UpstreamController?, memberships: [ClusterMembership], statSlots: [[Int]],
+        metrics: GatewayMetrics
+    ) {
         self.snapshot = snapshot
+        self.metrics = metrics
+        self.instruments = metrics.instruments(for: snapshot)
         self.controller = controller
         self.memberships = memberships
         self.statSlots = statSlots
@@ -51,6 +62,64 @@ final class LoopGeneration {
     }
 }
 
+extension LoopGeneration {
+    private struct ErrorSeries: Hashable {
+        var cluster: Int
+        var server: Int
+        var type: ProxyStatusError?
+        var code: Int
+    }
+
+    /// Derives the metrics of a finished request from its record.
+    ///
+    /// - Parameters:
+    ///   - route: the route's index, -1 when none matched.
+    ///   - cluster: the cluster's index, -1 when none was chosen.
+    ///   - server: the configured server's index in the cluster, -1 when none was chosen.
+    func recordMetrics(_ record: RequestRecord, route: Int, cluster: Int, server: Int, openedConnection: Bool) {
+        let routeSeries = route >= 0 && route < self.instruments.routes.count ? self.instruments.routes[route] : self.instruments.unrouted
+        let statusClass = record.status / 100
+        if statusClass >= 1 && statusClass <= 5 { routeSeries.statusClasses[statusClass - 1].increment() }
+        routeSeries.duration.record(record.totalMilliseconds / 1000)
+        guard cluster >= 0, cluster < self.instruments.clusters.count else {
+            if let failure = record.failure {
+                self.errorCounter(cluster: -1, server: -1, type: failure.type, code: record.status).increment()
+            }
+            return
+        }
+        let series = self.instruments.clusters[cluster]
+        if openedConnection {
+            series.connectionsOpened.increment()
+            if let connect = record.connectMilliseconds { series.connect.record(connect / 1000) }
+        }
+        if let header = record.headerMilliseconds { series.header.record(header / 1000) }
+        if let failure = record.failure {
+            self.errorCounter(cluster: cluster, server: server, type: failure.type, code: record.status).increment()
+        } else if let received = record.receivedStatus {
+            self.errorCounter(cluster: cluster, server: server, type: nil, code: received).increment()
+        }
+    }
+
+    /// The series of a gateway error (`type`) or of a passed-through upstream 5xx (`nil`).
+    private func errorCounter(cluster: Int, server: Int, type: ProxyStatusError?, code: Int) -> Counter {
+        let key = ErrorSeries(cluster: cluster, server: server, type: type, code: code)
+        if let counter = self.errorCounters[key] { return counter }
+        let clusterName = cluster >= 0 && cluster < self.instruments.clusters.count ? self.instruments.clusters[cluster].name : "none"
+        let servers = cluster >= 0 && cluster < self.instruments.clusters.count ? self.instruments.clusters[cluster].servers : []
+        let serverName = server >= 0 && server < servers.count ? servers[server] : "none"
+        let counter =
+            type.map { self.metrics.gatewayErrorCounter(cluster: clusterName, server: serverName, type: $0, code: code) }
+            ?? self.metrics.receivedErrorCounter(cluster: clusterName, server: serverName, code: code)
+        self.errorCounters[key] = counter
+        return counter
+    }
+
+    /// The series of the cluster, when the index names one.
+    func clusterInstruments(_ cluster: Int) -> ClusterInstruments? {
+        cluster >= 0 && cluster < self.instruments.clusters.count ? self.instruments.clusters[cluster] : nil
+    }
+}
+
 @available(*, unavailable)
 extension LoopGeneration: Sendable {}
 
@@ -60,6 +129,7 @@ extension LoopGeneration: Sendable {}
 final class LoopState {
     let eventLoop: any EventLoop
     let stats: GatewayStats
+    let metrics: GatewayMetrics
     let logger: Logger
     let accessLog: AccessLogBuffer
     let sweeper: DeadlineSweeper
@@ -69,21 +139,24 @@ final class LoopState {
     private(set) var current: LoopGeneration
     /// Pools by endpoint id, created on first use.
     private var pools: [Int: UpstreamConnectionPool] = [:]
+    /// The cluster of each pool's endpoint (endpoint ids are never reused), for the metrics.
+    private var poolClusters: [Int: String] = [:]
     private var nextConnectionID = 0
     private var random: SplitMix64
 
     init(
-        eventLoop: any EventLoop, snapshot: ProxySnapshot, stats: GatewayStats, logger: Logger,
+        eventLoop: any EventLoop, snapshot: ProxySnapshot, stats: GatewayStats, metrics: GatewayMetrics, logger: Logger,
         accessLog: AccessLogSink, controller: UpstreamController? = nil, memberships: [ClusterMembership]? = nil
     ) {
         self.eventLoop = eventLoop
         self.stats = stats
+        self.metrics = metrics
         self.logger = logger
         self.accessLog = AccessLogBuffer(sink: accessLog, eventLoop: eventLoop)
         self.sweeper = DeadlineSweeper(eventLoop: eventLoop)
         self.current = LoopGeneration(
             snapshot: snapshot, controller: controller, memberships: memberships ?? ClusterMembership.initial(snapshot),
-            statSlots: stats.slots(for: snapshot))
+            statSlots: stats.slots(for: snapshot), metrics: metrics)
         var seed = SystemRandomNumberGenerator()
         self.random = SplitMix64(seed: seed.next())
     }
@@ -100,6 +173,7 @@ final class LoopState {
         for membership in previous.memberships {
             for endpoint in membership.endpoints where !kept.contains(endpoint.id) {
                 self.pools.removeValue(forKey: endpoint.id)?.retire()
+                self.poolClusters.removeValue(forKey: endpoint.id)
             }
         }
     }
@@ -129,7 +203,21 @@ final class LoopState {
         let pool = UpstreamConnectionPool(
             eventLoop: self.eventLoop, maxIdle: endpoint.pool.maxIdlePerServer, idleTimeout: TimeAmount(endpoint.pool.idleTimeout))
         self.pools[endpoint.id] = pool
+        let clusters = self.current.snapshot.clusters
+        self.poolClusters[endpoint.id] = endpoint.cluster < clusters.count ? clusters[endpoint.cluster].cluster.name : "none"
         return pool
+    }
+
+    /// This loop's open upstream connections by cluster: (active, idle).
+    func poolCounts() -> [String: (active: Int, idle: Int)] {
+        var counts: [String: (active: Int, idle: Int)] = [:]
+        for (id, pool) in self.pools {
+            let cluster = self.poolClusters[id] ?? "none"
+            let (active, idle) = pool.counts
+            let sum = counts[cluster] ?? (0, 0)
+            counts[cluster] = (sum.active + active, sum.idle + idle)
+        }
+        return counts
     }
 
     /// Takes a membership the controller published: idle connections to endpoints no longer offered
@@ -140,7 +228,10 @@ final class LoopState {
         for endpoint in previous.endpoints where !offered.contains(endpoint.id) {
             self.pools[endpoint.id]?.drain()
         }
-        for id in retired { self.pools.removeValue(forKey: id)?.retire() }
+        for id in retired {
+            self.pools.removeValue(forKey: id)?.retire()
+            self.poolClusters.removeValue(forKey: id)
+        }
     }
 
     /// A first try to the cluster: feeds its retry budget.

@@ -10,6 +10,8 @@ import Synchronization
 /// ``DownstreamHandler`` per connection, with per-loop upstream pools.
 public final class ProxyServer: Sendable {
     public let stats: GatewayStats
+    /// The Prometheus series behind `GET /metrics`.
+    public let metrics: GatewayMetrics
     /// The running configuration and its controller; a reload replaces both at once.
     private let generation: NIOLockedValueBox<(snapshot: ProxySnapshot, controller: UpstreamController)>
     /// One reload at a time.
@@ -37,12 +39,14 @@ public final class ProxyServer: Sendable {
         resolve: (@Sendable (String, Int, any EventLoop) -> EventLoopFuture<Result<[SocketAddress], SystemResolver.Failure>>)? = nil
     ) {
         let snapshot = ProxySnapshot(configuration: configuration)
+        let metrics = GatewayMetrics()
         self.stats = GatewayStats()
+        self.metrics = metrics
         self.group = group
         self.logger = logger
         self.accessLog = accessLog
         self.generation = NIOLockedValueBox(
-            (snapshot, UpstreamController(snapshot: snapshot, loop: group.next(), logger: logger, resolve: resolve)))
+            (snapshot, UpstreamController(snapshot: snapshot, loop: group.next(), logger: logger, resolve: resolve, metrics: metrics)))
         var states: [ObjectIdentifier: NIOLoopBoundBox<LoopState?>] = [:]
         for loop in group.makeIterator() {
             states[ObjectIdentifier(loop)] = NIOLoopBoundBox.makeEmptyBox(valueType: LoopState.self, eventLoop: loop)
@@ -80,7 +84,7 @@ public final class ProxyServer: Sendable {
         let open = ListenerConnections(max: listener.maxConnections)
         let channel: any Channel
         do {
-            channel = try await self.makeBootstrap(open).bind(host: listener.address.host, port: listener.address.port).get()
+            channel = try await self.makeBootstrap(open, listener: listener.name).bind(host: listener.address.host, port: listener.address.port).get()
         } catch {
             throw ListenerError(listener: listener.name, address: listener.address.description, underlying: error)
         }
@@ -121,7 +125,7 @@ public final class ProxyServer: Sendable {
         let snapshot = ProxySnapshot(configuration: configuration)
         let controller = UpstreamController(
             snapshot: snapshot, loop: oldController.loop, logger: self.logger, resolve: oldController.resolve,
-            previous: oldController)
+            previous: oldController, metrics: self.metrics)
         try await controller.start().get()
 
         // Listeners first, so a port that cannot be bound leaves the old configuration running.
@@ -148,10 +152,12 @@ public final class ProxyServer: Sendable {
         for loop in self.group.makeIterator() {
             guard let box = self.loopStates[ObjectIdentifier(loop)] else { continue }
             let stats = self.stats
+            let metrics = self.metrics
             try? await loop.submit {
                 guard let state = box.value else { return }
                 let generation = LoopGeneration(
-                    snapshot: snapshot, controller: controller, memberships: [], statSlots: stats.slots(for: snapshot))
+                    snapshot: snapshot, controller: controller, memberships: [], statSlots: stats.slots(for: snapshot),
+                    metrics: metrics)
                 generation.install(memberships: controller.subscribe(state, generation: generation))
                 state.switchTo(generation)
             }.get()
@@ -170,6 +176,26 @@ public final class ProxyServer: Sendable {
         guard let entry = self.boundListeners.withLockedValue({ $0.removeValue(forKey: key) }) else { return }
         self.listeners.withLockedValue { $0.removeAll { $0 === entry.channel } }
         try? await entry.channel.close()
+    }
+
+    /// `GET /metrics`: the series derived from request records, with the gauges read now (servers in
+    /// rotation from the controller, upstream connections from every loop's pools, open client
+    /// connections per listener).
+    public func metricsExposition() async -> [UInt8] {
+        var gauges = GatewayMetrics.Gauges()
+        gauges.servers = (try? await self.controller.serverGauges().get()) ?? []
+        for loop in self.group.makeIterator() {
+            guard let box = self.loopStates[ObjectIdentifier(loop)] else { continue }
+            let counts = (try? await loop.submit { box.value?.poolCounts() ?? [:] }.get()) ?? [:]
+            for (cluster, count) in counts {
+                let sum = gauges.pools[cluster] ?? (0, 0)
+                gauges.pools[cluster] = (sum.active + count.active, sum.idle + count.idle)
+            }
+        }
+        for listener in self.snapshot.configuration.listeners {
+            gauges.listeners[listener.name] = self.boundListeners.withLockedValue { $0[ListenerKey(listener)]?.open.count } ?? 0
+        }
+        return self.metrics.exposition(gauges)
     }
 
     /// The addresses the listeners are bound to.
@@ -233,7 +259,7 @@ public final class ProxyServer: Sendable {
         }
     }
 
-    private func makeBootstrap(_ open: ListenerConnections) -> ServerBootstrap {
+    private func makeBootstrap(_ open: ListenerConnections, listener listenerName: String) -> ServerBootstrap {
         ServerBootstrap(group: self.group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -245,6 +271,7 @@ public final class ProxyServer: Sendable {
                         // Beyond max_connections: a clear answer, not a silent reset or a queue.
                         try channel.pipeline.syncOperations.addHandler(OverloadRefusal(limit: open.max))
                         self.stats.countRefusedConnection()
+                        self.metrics.countRefusedConnection(listener: listenerName)
                         return
                     }
                     channel.closeFuture.whenComplete { _ in open.release() }
@@ -286,7 +313,7 @@ public final class ProxyServer: Sendable {
         if let state = box?.value { return state }
         let (snapshot, controller) = self.generation.withLockedValue { ($0.snapshot, $0.controller) }
         let state = LoopState(
-            eventLoop: eventLoop, snapshot: snapshot, stats: self.stats, logger: self.logger,
+            eventLoop: eventLoop, snapshot: snapshot, stats: self.stats, metrics: self.metrics, logger: self.logger,
             accessLog: self.accessLog, controller: controller, memberships: [])
         state.current.install(memberships: controller.subscribe(state, generation: state.current))
         box?.value = state
@@ -327,6 +354,9 @@ final class ListenerConnections: Sendable {
     }
 
     var max: Int { self.limit.load(ordering: .relaxed) }
+
+    /// Connections open now.
+    var count: Int { self.open.load(ordering: .relaxed) }
 
     func setMax(_ max: Int) {
         self.limit.store(max, ordering: .relaxed)

@@ -19,6 +19,12 @@ final class UpstreamConnectionPool {
         self.state = StateMachine(maxIdle: maxIdle, idleTimeout: idleTimeout)
     }
 
+    /// Open connections: (serving an exchange, parked idle).
+    var counts: (active: Int, idle: Int) {
+        let idle = self.state.idle.count
+        return (max(self.connections.count - idle, 0), idle)
+    }
+
     /// An idle connection to reuse, or nil when a new one must be opened.
     func lease() -> UpstreamHandler? {
         switch self.state.leaseRequested(now: .now()) {

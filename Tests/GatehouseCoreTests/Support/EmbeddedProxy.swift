@@ -63,7 +63,7 @@ final class EmbeddedProxy {
         var logger = Logger(label: "gatehouse-embedded")
         logger.logLevel = .critical
         self.state = LoopState(
-            eventLoop: self.loop, snapshot: snapshot, stats: self.stats, logger: logger,
+            eventLoop: self.loop, snapshot: snapshot, stats: self.stats, metrics: GatewayMetrics(), logger: logger,
             accessLog: try AccessLogSink(target: .off))
         self.connector = Connector(loop: self.loop)
         self.state.connector = self.connector

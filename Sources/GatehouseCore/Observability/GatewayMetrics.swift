@@ -1,0 +1,298 @@
+import GatehouseConfig
+import GatehouseErrors
+import Prometheus
+import Synchronization
+
+/// The gateway's Prometheus metrics (`GET /metrics` on the admin listener), derived from the
+/// request records like the access log (DESIGN.md), plus gauges read at scrape time.
+///
+/// One registry per gateway, not the process-wide swift-metrics bootstrap, so tests can run many
+/// gateways in one process; the CLI also points swift-metrics at this registry, so libraries'
+/// metrics appear on the same page. Labels are bounded by the configuration: route, cluster,
+/// configured server, Proxy-Status type, status class — never paths or client addresses.
+public final class GatewayMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+
+    /// Upper bounds for latencies, in seconds: 1 ms to a minute (the default request timeout is 5 min,
+    /// but a histogram is for the shape of normal traffic; the rest lands in +Inf).
+    static let latencyBuckets: [Double] = [
+        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+    ]
+
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        // A reload that never happened is not a failed one.
+        registry.makeGauge(descriptor: Name.lastReloadSuccess).set(1.0)
+    }
+
+    // MARK: - Names
+
+    /// Computed: the library's descriptor type is not `Sendable`, so it cannot be a static constant.
+    enum Name {
+        static var requests: MetricNameDescriptor {
+            MetricNameDescriptor(
+                namespace: "gatehouse", metricName: "requests", unitName: "total",
+                helpText: "Requests answered, by route, cluster and status class (code: 1xx..5xx).")
+        }
+        static var gatewayErrors: MetricNameDescriptor {
+            MetricNameDescriptor(
+                namespace: "gatehouse", metricName: "gateway_errors", unitName: "total",
+                helpText: "Errors made by the gateway, by cluster, server, RFC 9209 Proxy-Status error type and the status sent (code).")
+        }
+        static var receivedErrors: MetricNameDescriptor {
+            MetricNameDescriptor(
+                namespace: "gatehouse", subsystem: "upstream", metricName: "5xx_responses", unitName: "total",
+                helpText: "Upstream 5xx responses passed through (Proxy-Status received-status), by cluster, server and status (code).")
+        }
+        static var connectDuration: MetricNameDescriptor {
+            MetricNameDescriptor(
+                namespace: "gatehouse", subsystem: "upstream", metricName: "connect_duration", unitName: "seconds",
+                helpText: "Time to open a new upstream connection (TCP connect), by cluster.")
+        }
+        static var headerDuration: MetricNameDescriptor {
+            MetricNameDescriptor(
+                namespace: "gatehouse", subsystem: "upstream", metricName: "header_duration", unitName: "seconds",
+                helpText: "Time from the start of the request to the upstream's response head (time to first byte), by cluster.")
+        }
+        static var requestDuration: MetricNameDescriptor {
+            MetricNameDescriptor(
+                namespace: "gatehouse", metricName: "request_duration", unitName: "seconds",
+                helpText: "Time from the request's arrival to the end of its response, by route and cluster.")
+        }
+        static var retries: MetricNameDescriptor {
+            MetricNameDescriptor(
+                namespace: "gatehouse", subsystem: "upstream", metricName: "retries", unitName: "total",
+                helpText: "Tries after the first, by cluster.")
+        }
+        static var retryBudgetExhausted: MetricNameDescriptor {
+            MetricNameDescriptor(
+                namespace: "gatehouse", subsystem: "upstream", metricName: "retry_budget_exhausted", unitName: "total",
+                helpText: "Retries not made because the cluster's retry budget was spent, by cluster.")
+        }
+        static var keepAliveRaces: MetricNameDescriptor {
+            MetricNameDescriptor(
+                namespace: "gatehouse", subsystem: "upstream", metricName: "keepalive_races", unitName: "total",
+                helpText: "Reused upstream connections closed by the upstream before any response byte (the keep-alive race), by cluster.")
+        }
+        static var connectionsOpened: MetricNameDescriptor {
+            MetricNameDescriptor(
+                namespace: "gatehouse", subsystem: "upstream", metricName: "connections_opened", unitName: "total",
+                helpText: "Upstream connections opened, by cluster (low against requests = good reuse).")
+        }
+        static var healthChecks: MetricNameDescriptor {
+            MetricNameDescriptor(
+                namespace: "gatehouse", subsystem: "upstream", metricName: "health_checks", unitName: "total",
+                helpText: "Active health checks, by cluster, server and result (success, failure).")
+        }
+        static var ejections: MetricNameDescriptor {
+            MetricNameDescriptor(
+                namespace: "gatehouse", subsystem: "upstream", metricName: "ejections", unitName: "total",
+                helpText: "Servers taken out of rotation by passive health (outlier detection), by cluster and server.")
+        }
+        static var serverUp: MetricNameDescriptor {
+            MetricNameDescriptor(
+                namespace: "gatehouse", subsystem: "upstream", metricName: "server_up", unitName: "",
+                helpText: "Addresses of the server in rotation (healthy, not ejected, not drained): 1 or 0 for an IP address, by cluster and server.")
+        }
+        static var inFlight: MetricNameDescriptor {
+            MetricNameDescriptor(
+                namespace: "gatehouse", subsystem: "upstream", metricName: "requests_in_flight", unitName: "",
+                helpText: "Requests under way to the server, by cluster and server.")
+        }
+        static var poolConnections: MetricNameDescriptor {
+            MetricNameDescriptor(
+                namespace: "gatehouse", subsystem: "upstream", metricName: "connections", unitName: "",
+                helpText: "Open upstream connections, by cluster and state (active: serving a request; idle: pooled).")
+        }
+        static var downstreamConnections: MetricNameDescriptor {
+            MetricNameDescriptor(
+                namespace: "gatehouse", subsystem: "downstream", metricName: "connections", unitName: "",
+                helpText: "Open client connections, by listener.")
+        }
+        static var refusedConnections: MetricNameDescriptor {
+            MetricNameDescriptor(
+                namespace: "gatehouse", subsystem: "downstream", metricName: "connections_refused", unitName: "total",
+                helpText: "Client connections answered 503 because the listener was at max_connections, by listener.")
+        }
+        static var reloads: MetricNameDescriptor {
+            MetricNameDescriptor(
+                namespace: "gatehouse", subsystem: "config", metricName: "reloads", unitName: "total",
+                helpText: "Configuration reloads, by result (success, failure).")
+        }
+        static var buildInfo: MetricNameDescriptor {
+            MetricNameDescriptor(
+                namespace: "gatehouse", metricName: "build_info", unitName: "",
+                helpText: "Always 1; the version label says which Gatehouse runs.")
+        }
+        static var lastReloadSuccess: MetricNameDescriptor {
+            MetricNameDescriptor(
+                namespace: "gatehouse", subsystem: "config", metricName: "last_reload_successful", unitName: "",
+                helpText: "1 when the last configuration reload succeeded (or none was tried), 0 when it failed.")
+        }
+    }
+
+    // MARK: - Per configuration
+
+    /// The instruments the data path uses for one configuration, made once per loop generation so a
+    /// request never looks anything up in the registry (the registry returns the same series for the
+    /// same labels, so the counts go on across reloads).
+    func instruments(for snapshot: ProxySnapshot) -> Instruments {
+        let clusters = snapshot.clusters.map { runtime -> ClusterInstruments in
+            let labels = [("cluster", runtime.cluster.name)]
+            return ClusterInstruments(
+                name: runtime.cluster.name,
+                servers: runtime.cluster.servers.map(\.address.description),
+                connect: self.registry.makeValueHistogram(
+                    descriptor: Name.connectDuration, labels: labels, buckets: Self.latencyBuckets),
+                header: self.registry.makeValueHistogram(
+                    descriptor: Name.headerDuration, labels: labels, buckets: Self.latencyBuckets),
+                retries: self.registry.makeCounter(descriptor: Name.retries, labels: labels),
+                budgetExhausted: self.registry.makeCounter(descriptor: Name.retryBudgetExhausted, labels: labels),
+                keepAliveRaces: self.registry.makeCounter(descriptor: Name.keepAliveRaces, labels: labels),
+                connectionsOpened: self.registry.makeCounter(descriptor: Name.connectionsOpened, labels: labels))
+        }
+        let routes = snapshot.configuration.routes.map { route in
+            self.routeInstruments(route: route.name, cluster: route.cluster)
+        }
+        return Instruments(
+            routes: routes, unrouted: self.routeInstruments(route: "none", cluster: "none"), clusters: clusters)
+    }
+
+    private func routeInstruments(route: String, cluster: String) -> RouteInstruments {
+        let statusClasses = (1...5).map { statusClass in
+            self.registry.makeCounter(
+                descriptor: Name.requests, labels: [("route", route), ("cluster", cluster), ("code", "\(statusClass)xx")])
+        }
+        return RouteInstruments(
+            cluster: cluster, statusClasses: statusClasses,
+            duration: self.registry.makeValueHistogram(
+                descriptor: Name.requestDuration, labels: [("route", route), ("cluster", cluster)],
+                buckets: Self.latencyBuckets))
+    }
+
+    /// The series of one gateway error; made on the error path only, cached by the loop.
+    ///
+    /// - Parameter code: the status the client got (the error's, or the one already sent when the
+    ///   failure came mid-response), so alert rules can select 502/503/504.
+    func gatewayErrorCounter(cluster: String, server: String, type: ProxyStatusError, code: Int) -> Counter {
+        self.registry.makeCounter(
+            descriptor: Name.gatewayErrors,
+            labels: [("cluster", cluster), ("server", server), ("error", type.token), ("code", String(code))])
+    }
+
+    func receivedErrorCounter(cluster: String, server: String, code: Int) -> Counter {
+        self.registry.makeCounter(
+            descriptor: Name.receivedErrors, labels: [("cluster", cluster), ("server", server), ("code", String(code))])
+    }
+
+    // MARK: - Control-path events
+
+    /// An active health check ended.
+    func countHealthCheck(cluster: String, server: String, passed: Bool) {
+        self.registry.makeCounter(
+            descriptor: Name.healthChecks,
+            labels: [("cluster", cluster), ("server", server), ("result", passed ? "success" : "failure")]
+        ).increment()
+    }
+
+    /// Passive health took a server out.
+    func countEjection(cluster: String, server: String) {
+        self.registry.makeCounter(descriptor: Name.ejections, labels: [("cluster", cluster), ("server", server)]).increment()
+    }
+
+    /// A listener refused a connection at max_connections.
+    func countRefusedConnection(listener: String) {
+        self.registry.makeCounter(descriptor: Name.refusedConnections, labels: [("listener", listener)]).increment()
+    }
+
+    /// A reload was tried (from SIGHUP or the admin API), with its outcome.
+    public func countReload(success: Bool) {
+        self.registry.makeCounter(descriptor: Name.reloads, labels: [("result", success ? "success" : "failure")])
+            .increment()
+        self.registry.makeGauge(descriptor: Name.lastReloadSuccess).set(success ? 1.0 : 0.0)
+    }
+
+    /// `gatehouse_build_info{version="…"} 1`, the usual way to see which version each instance runs.
+    public func setBuildInfo(version: String) {
+        self.registry.makeGauge(descriptor: Name.buildInfo, labels: [("version", version)]).set(1.0)
+    }
+
+    // MARK: - Scrape-time gauges
+
+    /// What the scrape reads from the running gateway rather than from request records.
+    public struct Gauges: Sendable {
+        public struct Server: Sendable {
+            public var cluster: String
+            public var server: String
+            /// Addresses of the server that take traffic (a server given by DNS name may have several).
+            public var up: Int
+            public var inFlight: Int
+        }
+        public var servers: [Server] = []
+        /// Open upstream connections by cluster: (active, idle).
+        public var pools: [String: (active: Int, idle: Int)] = [:]
+        /// Open client connections by listener.
+        public var listeners: [String: Int] = [:]
+
+        public init() {}
+    }
+
+    /// Series of gauges that were set at the last scrape; those that disappear are removed, so a
+    /// server taken out of the configuration stops being reported.
+    private let published = Mutex<[String: Gauge]>([:])
+
+    /// Sets the scrape-time gauges and renders the whole registry in the text exposition format.
+    func exposition(_ gauges: Gauges) -> [UInt8] {
+        var next: [String: Gauge] = [:]
+        func set(_ descriptor: MetricNameDescriptor, _ labels: [(String, String)], _ value: Int) {
+            let key = descriptor.name + labels.map { "\u{0}" + $0.0 + "=" + $0.1 }.joined()
+            let gauge = self.registry.makeGauge(descriptor: descriptor, labels: labels)
+            gauge.set(Double(value))
+            next[key] = gauge
+        }
+        for server in gauges.servers {
+            let labels = [("cluster", server.cluster), ("server", server.server)]
+            set(Name.serverUp, labels, server.up)
+            set(Name.inFlight, labels, server.inFlight)
+        }
+        for (cluster, counts) in gauges.pools {
+            set(Name.poolConnections, [("cluster", cluster), ("state", "active")], counts.active)
+            set(Name.poolConnections, [("cluster", cluster), ("state", "idle")], counts.idle)
+        }
+        for (listener, open) in gauges.listeners {
+            set(Name.downstreamConnections, [("listener", listener)], open)
+        }
+        self.published.withLock { published in
+            for (key, gauge) in published where next[key] == nil { self.registry.unregisterGauge(gauge) }
+            published = next
+        }
+        return self.registry.emitToBuffer()
+    }
+}
+
+/// The instruments of one configuration (see ``GatewayMetrics/instruments(for:)``).
+struct Instruments: Sendable {
+    var routes: [RouteInstruments]
+    /// Requests no route matched (404) or refused before routing (400…).
+    var unrouted: RouteInstruments
+    var clusters: [ClusterInstruments]
+}
+
+struct RouteInstruments: Sendable {
+    var cluster: String
+    /// `[0]` = 1xx … `[4]` = 5xx.
+    var statusClasses: [Counter]
+    var duration: ValueHistogram
+}
+
+struct ClusterInstruments: Sendable {
+    var name: String
+    /// Configured server names by index, the `server` label.
+    var servers: [String]
+    var connect: ValueHistogram
+    var header: ValueHistogram
+    var retries: Counter
+    var budgetExhausted: Counter
+    var keepAliveRaces: Counter
+    var connectionsOpened: Counter
+}
