@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import GatehouseConfig
+import GatehouseDoctor
 import GatehouseCore
 import GatehouseErrors
 import GatehouseExplain
@@ -21,7 +22,7 @@ struct Gatehouse: AsyncParsableCommand {
         commandName: "gatehouse",
         abstract: "A reverse proxy and load balancer with no mystery 502s.",
         version: GatehouseVersion.string,
-        subcommands: [Run.self, Check.self, Demo.self, Explain.self, Doctor.self, Monitor.self])
+        subcommands: [Run.self, Check.self, Schema.self, Demo.self, Explain.self, Doctor.self, Monitor.self])
 }
 
 /// Options every serving command shares.
@@ -72,13 +73,16 @@ struct Run: AsyncParsableCommand {
     }
 }
 
-struct Check: ParsableCommand {
+struct Check: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Validate a configuration file (like nginx -t) and warn about settings known to cause 502/503/504.",
         discussion: """
             Errors, warnings and notes are printed as FILE:LINE:COL: message. Errors exit 1; warnings \
             exit 0 unless --strict. With --diff OLD NEW, both files are checked (NEW is linted) and what a \
-            reload from OLD to NEW would change is printed.
+            reload from OLD to NEW would change is printed. With --probe, each server of each cluster is \
+            asked once (GET its health check path, else /) and what it answers is checked against the \
+            file: reachable, response header size against limits.max_response_header_bytes, an announced \
+            Keep-Alive timeout against pool.idle_timeout.
             """)
 
     @Option(name: .shortAndLong, help: "Path to the YAML configuration.")
@@ -92,13 +96,25 @@ struct Check: ParsableCommand {
         help: ArgumentHelp("Print what a reload from OLD to NEW would change.", valueName: "OLD NEW"))
     var diff: [String] = []
 
+    @Flag(help: "Connect once to every server and check what it sends against the file's limits.")
+    var probe = false
+
+    @Option(help: ArgumentHelp("With --probe: the time limit of each hop (DNS, connect, response).", valueName: "duration"))
+    var probeTimeout: String = "3s"
+
     func validate() throws {
         if !self.diff.isEmpty, self.diff.count != 2 {
             throw ValidationError("--diff takes two files: OLD NEW")
         }
+        if self.probe, !self.diff.isEmpty {
+            throw ValidationError("--probe checks one file: use it without --diff")
+        }
+        if DoctorPlanner.parseDuration(self.probeTimeout).map({ $0 > .zero }) != true {
+            throw ValidationError("invalid --probe-timeout '\(self.probeTimeout)': use a duration such as 3s or 500ms")
+        }
     }
 
-    func run() throws {
+    func run() async throws {
         if self.diff.count == 2 {
             let old = try Self.load(self.diff[0], lint: false)
             let new = try Self.load(self.diff[1], lint: true)
@@ -110,17 +126,39 @@ struct Check: ParsableCommand {
         }
         let checked = try Self.load(self.config, lint: true)
         print("gatehouse: the configuration file \(self.config) syntax is ok")
-        try self.finish(file: self.config, warnings: checked.warnings)
+        var warnings = checked.warnings
+        if self.probe {
+            warnings += await self.probeServers(checked.configuration, checked.locations)
+        }
+        try self.finish(file: self.config, warnings: warnings)
+    }
+
+    /// Probes every server, prints a line per server and the lints of what was measured; returns the
+    /// number of warnings.
+    private func probeServers(_ configuration: GatehouseConfiguration, _ locations: ConfigLocations) async -> Int {
+        let timeout = DoctorPlanner.parseDuration(self.probeTimeout) ?? .seconds(3)
+        let count = configuration.clusters.reduce(0) { $0 + $1.servers.count }
+        print("gatehouse: probing \(count) server\(count == 1 ? "" : "s") (each hop up to \(self.probeTimeout))")
+        let probes = await ConfigProbe.run(configuration, timeout: timeout)
+        for probe in probes {
+            let limit = configuration.cluster(named: probe.cluster)?.limits.maxResponseHeaderBytes ?? 0
+            print("  " + probe.line(limit: limit))
+        }
+        let lints = ConfigProbe.lints(probes, configuration, locations)
+        for lint in lints { printError(lint.description) }
+        return lints.filter { $0.severity == .warning }.count
     }
 
     /// Loads and (if asked) lints a file; prints every error and exits 1 on any, prints the lints.
-    static func load(_ path: String, lint: Bool) throws -> (configuration: GatehouseConfiguration, warnings: Int) {
+    static func load(_ path: String, lint: Bool) throws -> (
+        configuration: GatehouseConfiguration, locations: ConfigLocations, warnings: Int
+    ) {
         do {
             let (configuration, locations) = try ConfigurationLoader.loadWithLocations(path: path)
-            guard lint else { return (configuration, 0) }
+            guard lint else { return (configuration, locations, 0) }
             let lints = ConfigLints.check(configuration, locations)
             for lint in lints { printError(lint.description) }
-            return (configuration, lints.filter { $0.severity == .warning }.count)
+            return (configuration, locations, lints.filter { $0.severity == .warning }.count)
         } catch {
             for diagnostic in error.diagnostics { printError(diagnostic.description) }
             printError("gatehouse: configuration file \(path) test failed")

@@ -49,32 +49,58 @@ struct ClusterDraft {
     var retries = Cluster.Retries()
 
     static let fields: [Field<ClusterDraft>] = [
-        Field("servers", required: true) { $0.servers = Self.servers($1) },
-        Field("balance") { draft, value in
+        Field(
+            "servers", .list(of: .mapping(ServerDraft.fields), nonEmpty: true), required: true,
+            doc: "The cluster's servers; a DNS name is resolved again every dns_refresh, each address balanced alone."
+        ) { $0.servers = Self.servers($1) },
+        Field("balance", .choice(Cluster.Balance.self), doc: "The balancing policy (default round_robin).") {
+            draft, value in
             draft.balanceGiven = true
             if let balance = value.choice("balance", of: Cluster.Balance.self) { draft.balance = value.at(balance) }
         },
-        Field("hash_on") { draft, value in
+        Field(
+            "hash_on", .anyOf(.words(["client_address"]), .mapping(ClusterDraft.hashKeyFields)),
+            doc: "What consistent_hash hashes: client_address, {header: NAME} or {cookie: NAME}."
+        ) { draft, value in
             draft.hashOnGiven = true
             draft.hashOn = Self.hashKey(value).map { value.at($0) }
         },
-        Field("timeouts") { $1.walk(fields: Cluster.Timeouts.fields, into: &$0.timeouts) },
-        Field("pool") { $1.walk(fields: Cluster.Pool.fields, into: &$0.pool) },
-        Field("limits") { $1.walk(fields: Cluster.Limits.fields, into: &$0.limits) },
-        Field("health_check") { draft, value in
+        Field("timeouts", section: Cluster.Timeouts.fields, into: \.timeouts, doc: "Per-phase time limits."),
+        Field("pool", section: Cluster.Pool.fields, into: \.pool, doc: "The per-event-loop upstream connection pool."),
+        Field(
+            "limits", section: Cluster.Limits.fields, into: \.limits,
+            doc: "Limits on what the upstream may send, and circuit breakers on what the gateway sends it."),
+        Field(
+            "health_check", .mapping(HealthCheckDraft.fields),
+            doc: "Active health checking: probes each server on an interval; only healthy servers get traffic."
+        ) { draft, value in
             var check = HealthCheckDraft()
             value.walk(fields: HealthCheckDraft.fields, into: &check)
             draft.healthCheck = check.finish(value)
         },
-        Field("outlier_detection") { draft, value in
+        Field(
+            "outlier_detection", .mapping(OutlierDetectionDraft.fields),
+            doc: "Passive health: ejects a server that keeps failing real requests ({} for the defaults)."
+        ) { draft, value in
             var detection = OutlierDetectionDraft()
             value.walk(fields: OutlierDetectionDraft.fields, into: &detection)
             draft.outlierDetection = detection.finish(value)
         },
-        Field("slow_start") { $0.slowStart = $1.duration() },
-        Field("panic_threshold") { $0.panicThreshold = $1.percent() ?? $0.panicThreshold },
-        Field("dns_refresh") { $0.dnsRefresh = $1.duration() ?? $0.dnsRefresh },
-        Field("retries") { draft, value in
+        Field(
+            "slow_start", .duration,
+            doc: "A server that becomes healthy again gets its share ramped up over this window."
+        ) { $0.slowStart = $1.duration() },
+        Field(
+            "panic_threshold", .percent,
+            doc: "Below this share of healthy servers, balance across all of them (default 50%; 0 = never)."
+        ) { $0.panicThreshold = $1.percent() ?? $0.panicThreshold },
+        Field("dns_refresh", .duration, doc: "How often servers given by DNS name are resolved again (default 30s).") {
+            $0.dnsRefresh = $1.duration() ?? $0.dnsRefresh
+        },
+        Field(
+            "retries", .mapping(Cluster.Retries.fields),
+            doc: "Which failed attempts are tried again, how often, and within what budget."
+        ) { draft, value in
             value.walk(fields: Cluster.Retries.fields, into: &draft.retries)
             if draft.retries.backoffMax < draft.retries.backoffBase {
                 value.error("retries backoff max must not be shorter than its base")
@@ -120,12 +146,12 @@ struct ClusterDraft {
     }
 
     static let hashKeyFields: [Field<Cluster.HashKey?>] = [
-        Field("header") { key, value in
+        Field("header", .nonEmptyText, doc: "Hash this request header's value.") { key, value in
             guard let name = Self.token(value, "header") else { return }
             if key != nil { value.error("hash_on takes one of header or cookie, not both") }
             key = .header(name.lowercased())
         },
-        Field("cookie") { key, value in
+        Field("cookie", .nonEmptyText, doc: "Hash this cookie's value.") { key, value in
             guard let name = Self.token(value, "cookie") else { return }
             if key != nil { value.error("hash_on takes one of header or cookie, not both") }
             key = .cookie(name)
@@ -168,45 +194,84 @@ struct ServerDraft {
     var weight = 1
 
     static let fields: [Field<ServerDraft>] = [
-        Field("address", required: true) { draft, value in
+        Field("address", .hostPort, required: true, doc: "host:port of the server; the host may be a DNS name.") {
+            draft, value in
             draft.address = value.hostPort(ports: 1...65535).map { value.at($0) }
         },
-        Field("weight") { $0.weight = $1.int(1...1000) ?? $0.weight },
+        Field("weight", .integer(1...1000), doc: "The server's share relative to the others (default 1).") {
+            $0.weight = $1.int(1...1000) ?? $0.weight
+        },
     ]
 }
 
 extension Cluster.Timeouts {
     static let fields: [Field<Cluster.Timeouts>] = [
-        Field("connect") { $0.connect = $1.duration() ?? $0.connect },
-        Field("response_header") { $0.responseHeader = $1.duration() ?? $0.responseHeader },
-        Field("idle") { $0.idle = $1.duration() ?? $0.idle },
-        Field("request") { $0.request = $1.duration() ?? $0.request },
+        Field("connect", .duration, doc: "TCP connect (plus DNS). Exceeded: 504 connection_timeout.") {
+            $0.connect = $1.duration() ?? $0.connect
+        },
+        Field(
+            "response_header", .duration,
+            doc: "From the request being sent to the first byte of the response head. Exceeded: 504 connection_read_timeout."
+        ) { $0.responseHeader = $1.duration() ?? $0.responseHeader },
+        Field(
+            "idle", .duration,
+            doc: "Longest silence between bytes in either direction once the exchange is under way."
+        ) { $0.idle = $1.duration() ?? $0.idle },
+        Field("request", .duration, doc: "The whole exchange. Exceeded: 504 http_response_timeout.") {
+            $0.request = $1.duration() ?? $0.request
+        },
     ]
 }
 
 extension Cluster.Pool {
     static let fields: [Field<Cluster.Pool>] = [
-        Field("max_idle_per_server") { $0.maxIdlePerServer = $1.int(0...Int.max) ?? $0.maxIdlePerServer },
-        Field("idle_timeout") { $0.idleTimeout = $1.duration() ?? $0.idleTimeout },
+        Field(
+            "max_idle_per_server", .integer(0...Int.max),
+            doc: "Idle keep-alive connections kept per server per event loop (0 = no reuse)."
+        ) { $0.maxIdlePerServer = $1.int(0...Int.max) ?? $0.maxIdlePerServer },
+        Field(
+            "idle_timeout", .duration,
+            doc: "An idle connection older than this is closed; keep it below the upstream's keep-alive timeout."
+        ) { $0.idleTimeout = $1.duration() ?? $0.idleTimeout },
     ]
 }
 
 extension Cluster.Limits {
     static let fields: [Field<Cluster.Limits>] = [
-        Field("max_response_header_bytes") {
-            $0.maxResponseHeaderBytes = $1.size(1024...Int64(Int.max)).map(Int.init) ?? $0.maxResponseHeaderBytes
+        Field(
+            "max_response_header_bytes", .size(1024...Int64(Int.max)),
+            doc: "Largest response header section accepted. Beyond it: 502 http_response_header_section_size."
+        ) { $0.maxResponseHeaderBytes = $1.size(1024...Int64(Int.max)).map(Int.init) ?? $0.maxResponseHeaderBytes },
+        Field(
+            "max_connections", .integer(0...Int.max),
+            doc: "Open upstream connections of the cluster (0 = unlimited); beyond it: 503 connection_limit_reached."
+        ) { $0.maxConnections = $1.int(0...Int.max) ?? $0.maxConnections },
+        Field(
+            "max_pending_requests", .integer(0...Int.max),
+            doc: "Requests waiting for a new upstream connection (0 = unlimited)."
+        ) { $0.maxPendingRequests = $1.int(0...Int.max) ?? $0.maxPendingRequests },
+        Field("max_requests", .integer(0...Int.max), doc: "Requests in flight to the cluster (0 = unlimited).") {
+            $0.maxRequests = $1.int(0...Int.max) ?? $0.maxRequests
         },
-        Field("max_connections") { $0.maxConnections = $1.int(0...Int.max) ?? $0.maxConnections },
-        Field("max_pending_requests") { $0.maxPendingRequests = $1.int(0...Int.max) ?? $0.maxPendingRequests },
-        Field("max_requests") { $0.maxRequests = $1.int(0...Int.max) ?? $0.maxRequests },
     ]
 }
 
 extension Cluster.Retries {
     static let fields: [Field<Cluster.Retries>] = [
-        Field("attempts") { $0.attempts = $1.int(1...10) ?? $0.attempts },
-        Field("per_try_timeout") { $0.perTryTimeout = $1.duration() },
-        Field("retry_on") { retries, value in
+        Field("attempts", .integer(1...10), doc: "Tries in all, the first included (1 = no retries).") {
+            $0.attempts = $1.int(1...10) ?? $0.attempts
+        },
+        Field("per_try_timeout", .duration, doc: "The response-header limit of each try (default timeouts.response_header).") {
+            $0.perTryTimeout = $1.duration()
+        },
+        Field(
+            "retry_on",
+            .list(
+                of: .anyOf(
+                    .choice(Condition.self), .integer(500...599),
+                    .pattern("^5[0-9][0-9]$", hint: "a 5xx status", sample: "502"))),
+            doc: "Failures that are retried: connect_failure, reset, read_timeout, or 5xx statuses such as 503."
+        ) { retries, value in
             guard let items = value.sequence(nonEmpty: false) else { return }
             var conditions: Set<Cluster.Retries.Condition> = []
             var statuses: Set<Int> = []
@@ -223,7 +288,10 @@ extension Cluster.Retries {
             retries.conditions = conditions
             retries.statuses = statuses
         },
-        Field("methods") { retries, value in
+        Field(
+            "methods", .list(of: .pattern("^[A-Z]+$", hint: "an upper-case method", sample: "GET")),
+            doc: "Methods retried after the request may have reached the upstream (idempotent ones)."
+        ) { retries, value in
             guard let items = value.sequence(nonEmpty: false) else { return }
             retries.idempotentMethods = Set(items.compactMap { item -> String? in
                 guard let method = item.nonEmptyString() else { return nil }
@@ -234,21 +302,30 @@ extension Cluster.Retries {
                 return method
             })
         },
-        Field("backoff") { $1.walk(fields: Self.backoffFields, into: &$0) },
-        Field("budget") { $1.walk(fields: Self.budgetFields, into: &$0) },
-        Field("buffer_body") {
-            $0.bufferBodyBytes = $1.size(0...Int64(Int32.max)).map(Int.init) ?? $0.bufferBodyBytes
-        },
+        Field(
+            "backoff", section: Cluster.Retries.backoffFields, into: \.self,
+            doc: "Exponential backoff between tries with full jitter: random(0, min(max, base × 2^(n-1)))."),
+        Field(
+            "budget", section: Cluster.Retries.budgetFields, into: \.self,
+            doc: "Retries may add at most percent of the cluster's request rate, but min_per_second always."),
+        Field(
+            "buffer_body", .size(0...Int64(Int32.max)),
+            doc: "Request bodies up to this size are held so a try can be replayed; a longer body is never retried."
+        ) { $0.bufferBodyBytes = $1.size(0...Int64(Int32.max)).map(Int.init) ?? $0.bufferBodyBytes },
     ]
 
     static let backoffFields: [Field<Cluster.Retries>] = [
-        Field("base") { $0.backoffBase = $1.duration() ?? $0.backoffBase },
-        Field("max") { $0.backoffMax = $1.duration() ?? $0.backoffMax },
+        Field("base", .duration, doc: "The first backoff's ceiling.") { $0.backoffBase = $1.duration() ?? $0.backoffBase },
+        Field("max", .duration, doc: "No backoff is longer.") { $0.backoffMax = $1.duration() ?? $0.backoffMax },
     ]
 
     static let budgetFields: [Field<Cluster.Retries>] = [
-        Field("percent") { $0.budgetPercent = $1.percent() ?? $0.budgetPercent },
-        Field("min_per_second") { $0.minRetriesPerSecond = $1.int(0...100_000) ?? $0.minRetriesPerSecond },
+        Field("percent", .percent, doc: "Share of the request rate retries may add (default 20%).") {
+            $0.budgetPercent = $1.percent() ?? $0.budgetPercent
+        },
+        Field("min_per_second", .integer(0...100_000), doc: "Retries per second always allowed (default 10).") {
+            $0.minRetriesPerSecond = $1.int(0...100_000) ?? $0.minRetriesPerSecond
+        },
     ]
 }
 
@@ -269,7 +346,8 @@ struct HealthCheckDraft {
     }
 
     static let fields: [Field<HealthCheckDraft>] = [
-        Field("type") { draft, value in
+        Field("type", .words(["http", "tcp"]), doc: "http (GET path, default) or tcp (a connection opens).") {
+            draft, value in
             guard let text = value.string() else { return }
             guard ["http", "tcp"].contains(text) else {
                 value.error("unknown health check type '\(text)' (allowed: http, tcp)")
@@ -277,7 +355,7 @@ struct HealthCheckDraft {
             }
             draft.type = text
         },
-        Field("path") { draft, value in
+        Field("path", .pathPrefix, doc: "The path probed by an http check (default /).") { draft, value in
             guard let path = value.nonEmptyString() else { return }
             guard path.hasPrefix("/"), !path.contains(where: { $0 == " " || $0 == "\r" || $0 == "\n" }) else {
                 value.error("health check path must start with '/' and contain no spaces, got '\(path)'")
@@ -285,25 +363,33 @@ struct HealthCheckDraft {
             }
             draft.path = value.at(path)
         },
-        Field("interval") { draft, value in
+        Field("interval", .duration, doc: "Between probes of each server.") { draft, value in
             draft.check.interval = draft.note("interval", value, value.duration()) ?? draft.check.interval
         },
         // 0 is a legitimate jitter (probes exactly on the interval), unlike a 0 limit.
-        Field("jitter") { draft, value in draft.jitter = draft.note("jitter", value, value.duration(allowingZero: true)) },
-        Field("timeout") { draft, value in
+        Field("jitter", .durationOrZero, doc: "Each wait is interval ± up to this much (default interval / 10).") { draft, value in draft.jitter = draft.note("jitter", value, value.duration(allowingZero: true)) },
+        Field("timeout", .duration, doc: "A probe not finished in this time fails; at most the interval.") {
+            draft, value in
             draft.check.timeout = draft.note("timeout", value, value.duration()) ?? draft.check.timeout
         },
-        Field("healthy_threshold") { $0.check.healthyThreshold = $1.int(1...100) ?? $0.check.healthyThreshold },
-        Field("unhealthy_threshold") { $0.check.unhealthyThreshold = $1.int(1...100) ?? $0.check.unhealthyThreshold },
-        Field("expected_statuses") { draft, value in
+        Field("healthy_threshold", .integer(1...100), doc: "Consecutive passes that make an unhealthy server healthy.") { $0.check.healthyThreshold = $1.int(1...100) ?? $0.check.healthyThreshold },
+        Field(
+            "unhealthy_threshold", .integer(1...100), doc: "Consecutive failures that make a healthy server unhealthy."
+        ) { $0.check.unhealthyThreshold = $1.int(1...100) ?? $0.check.unhealthyThreshold },
+        Field(
+            "expected_statuses", .list(of: .statusRange, nonEmpty: true),
+            doc: "Statuses that pass: 200, \"2xx\" or \"200-299\" (default 200-399)."
+        ) { draft, value in
             if let ranges = draft.note("expected_statuses", value, Self.statusRanges(value)) {
                 draft.check.expectedStatuses = ranges
             }
         },
-        Field("expected_body") { draft, value in
+        Field("expected_body", .nonEmptyText, doc: "Text the response body (its first 64 KiB) must contain.") {
+            draft, value in
             draft.check.expectedBody = draft.note("expected_body", value, value.nonEmptyString())
         },
-        Field("host") { draft, value in draft.check.host = draft.note("host", value, Self.host(value)) },
+        Field("host", .nonEmptyText, doc: "The probe's Host header (default the server's host:port).") {
+            draft, value in draft.check.host = draft.note("host", value, Self.host(value)) },
     ]
 
     func finish(_ value: Value) -> Cluster.HealthCheck {
@@ -396,11 +482,17 @@ struct OutlierDetectionDraft {
     var invalidTime = false
 
     static let fields: [Field<OutlierDetectionDraft>] = [
-        Field("consecutive_failures") {
+        Field(
+            "consecutive_failures", .integer(1...1000),
+            doc: "Consecutive gateway failures (connect failures, resets, timeouts, malformed responses) that eject."
+        ) {
             $0.detection.consecutiveFailures = $1.int(1...1000) ?? $0.detection.consecutiveFailures
         },
-        Field("count_5xx") { $0.detection.countServerErrors = $1.bool() ?? $0.detection.countServerErrors },
-        Field("base_ejection_time") { draft, value in
+        Field("count_5xx", .boolean, doc: "Whether a 5xx answered by the server counts as a failure too.") { $0.detection.countServerErrors = $1.bool() ?? $0.detection.countServerErrors },
+        Field(
+            "base_ejection_time", .duration,
+            doc: "The first ejection lasts this long; the n-th in a row lasts n times as long."
+        ) { draft, value in
             guard let time = value.duration() else {
                 draft.invalidTime = true
                 return
@@ -408,7 +500,7 @@ struct OutlierDetectionDraft {
             draft.detection.baseEjectionTime = time
             draft.base = value.location
         },
-        Field("max_ejection_time") { draft, value in
+        Field("max_ejection_time", .duration, doc: "No ejection lasts longer than this.") { draft, value in
             guard let time = value.duration() else {
                 draft.invalidTime = true
                 return
@@ -416,7 +508,9 @@ struct OutlierDetectionDraft {
             draft.detection.maxEjectionTime = time
             draft.max = value.location
         },
-        Field("max_ejection_percent") {
+        Field(
+            "max_ejection_percent", .percent, doc: "Never more than this share of the cluster is ejected at once."
+        ) {
             $0.detection.maxEjectionPercent = $1.percent() ?? $0.detection.maxEjectionPercent
         },
     ]

@@ -31,6 +31,13 @@ public struct ConfigLint: Sendable, Hashable, CustomStringConvertible {
         case unusedCluster = "unused-cluster"
         /// `limits.max_connections` below what the idle pool alone may hold.
         case connectionsBelowIdlePool = "connections-below-idle-pool"
+        /// `check --probe`: a server that could not be reached, or did not answer a complete response.
+        case unreachableServer = "unreachable-server"
+        /// `check --probe`: a server's response header section over, or within 20 % of,
+        /// `limits.max_response_header_bytes`.
+        case responseHeaderNearLimit = "response-header-near-limit"
+        /// `check --probe`: a server announces `Keep-Alive: timeout=N` at or below `pool.idle_timeout`.
+        case advertisedKeepAliveRace = "advertised-keep-alive-race"
     }
 
     public var rule: Rule

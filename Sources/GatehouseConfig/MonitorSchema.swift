@@ -10,9 +10,14 @@ struct MonitorDraft {
     var alerts = MonitorAlerts()
 
     static let fields: [Field<MonitorDraft>] = [
-        Field("targets", required: true) { $0.readTargets($1) },
-        Field("listen") { $0.listen = $1.hostPort(ports: 0...65535) },
-        Field("alerts") { $1.walk(fields: MonitorAlerts.fields, into: &$0.alerts) },
+        Field(
+            "targets", .list(of: .mapping(TargetDraft.fields), nonEmpty: true), required: true,
+            doc: "The URLs to probe, each through DNS, TCP, TLS and HTTP."
+        ) { $0.readTargets($1) },
+        Field("listen", .hostPort, doc: "host:port serving GET /metrics for Prometheus.") {
+            $0.listen = $1.hostPort(ports: 0...65535)
+        },
+        Field("alerts", section: MonitorAlerts.fields, into: \.alerts, doc: "Where DOWN and recovered are sent."),
     ]
 
     func finish(_ walker: Walker) -> MonitorConfiguration? {
@@ -57,13 +62,24 @@ struct TargetDraft {
     var retries: Int?
 
     static let fields: [Field<TargetDraft>] = [
-        Field("name") { draft, value in draft.name = Self.name(value).map { value.at($0) } },
-        Field("url", required: true) { draft, value in draft.url = value.url().map { value.at($0) } },
-        Field("interval") { $0.interval = $1.duration() },
-        Field("timeout") { $0.timeout = $1.duration() },
-        Field("expect_status") { $0.expectStatus = Self.expectStatus($1) },
-        Field("body_match") { $0.bodyMatch = $1.nonEmptyString() },
-        Field("retries") { $0.retries = $1.int(1...100) },
+        Field("name", .nonEmptyText, doc: "Metric label and alert key (default the URL).") { draft, value in
+            draft.name = Self.name(value).map { value.at($0) }
+        },
+        Field("url", .url, required: true, doc: "The http:// or https:// URL probed.") { draft, value in
+            draft.url = value.url().map { value.at($0) }
+        },
+        Field("interval", .duration, doc: "Between probes, ±10% jitter (default 30s).") { $0.interval = $1.duration() },
+        Field("timeout", .duration, doc: "Each hop: DNS, connect, TLS, response (default 10s, at most the interval).") {
+            $0.timeout = $1.duration()
+        },
+        Field(
+            "expect_status", .anyOf(.statusRange, .list(of: .statusRange, nonEmpty: true)),
+            doc: "Statuses that count as success: 200, \"2xx\", \"200-399\" or a list (default 200-399)."
+        ) { $0.expectStatus = Self.expectStatus($1) },
+        Field("body_match", .nonEmptyText, doc: "Text the body must contain.") { $0.bodyMatch = $1.nonEmptyString() },
+        Field("retries", .integer(1...100), doc: "Consecutive failed probes before DOWN (default 2).") {
+            $0.retries = $1.int(1...100)
+        },
     ]
 
     /// Any text without control characters: it is escaped wherever it goes (labels, JSON, the table).
@@ -100,10 +116,11 @@ struct TargetDraft {
 
 extension MonitorAlerts {
     static let fields: [Field<MonitorAlerts>] = [
-        Field("webhooks") { alerts, value in
+        Field("webhooks", .list(of: .url), doc: "URLs POSTed a JSON event on down, recovered and still_down.") {
+            alerts, value in
             alerts.webhooks = value.sequence(nonEmpty: false)?.compactMap { $0.url() } ?? []
         },
-        Field("renotify") { $0.renotify = $1.duration() },
+        Field("renotify", .duration, doc: "Repeat the alert this often while down.") { $0.renotify = $1.duration() },
     ]
 }
 

@@ -19,15 +19,39 @@ struct RootDraft {
     var requestLimits = RequestLimits()
 
     static let fields: [Field<RootDraft>] = [
-        Field("listeners", required: true) { $0.readListeners($1) },
-        Field("admin") { $0.readAdmin($1) },
-        Field("access_log") { $0.accessLog = AccessLogDraft.read($1) ?? $0.accessLog },
-        Field("clusters", required: true) { $0.readClusters($1) },
-        Field("routes", required: true) { $0.readRoutes($1) },
-        Field("trusted_proxies") { $0.trustedProxies = Self.addressRanges($1) },
-        Field("expose_details") { $0.exposeDetails = $1.bool() ?? false },
-        Field("gateway_name") { $0.gatewayName = Self.token($1) ?? $0.gatewayName },
-        Field("request_limits") { $1.walk(fields: RequestLimits.fields, into: &$0.requestLimits) },
+        Field(
+            "listeners", .list(of: .mapping(ListenerDraft.fields), nonEmpty: true), required: true,
+            doc: "The listeners that accept downstream HTTP/1.1 connections."
+        ) { $0.readListeners($1) },
+        Field(
+            "admin", .mapping(AdminDraft.fields),
+            doc: "The admin listener: /healthz, /readyz, /stats, /admin/upstreams, /admin/config, reload and drain."
+        ) { $0.readAdmin($1) },
+        Field("access_log", .mapping(AccessLogDraft.fields), doc: "Where the JSON access log goes.") {
+            $0.accessLog = AccessLogDraft.read($1) ?? $0.accessLog
+        },
+        Field(
+            "clusters", .named(.mapping(ClusterDraft.fields), nonEmpty: true), required: true,
+            doc: "Upstream clusters by name (letters, digits, '-', '.', '_'); routes name them."
+        ) { $0.readClusters($1) },
+        Field(
+            "routes", .list(of: .mapping(RouteDraft.fields), nonEmpty: true), required: true,
+            doc: "Routes, in order: the first match wins."
+        ) { $0.readRoutes($1) },
+        Field(
+            "trusted_proxies", .list(of: RootDraft.addressRangeShape),
+            doc: "Peers whose X-Forwarded-For / Forwarded headers are extended rather than replaced."
+        ) { $0.trustedProxies = Self.addressRanges($1) },
+        Field(
+            "expose_details", .boolean,
+            doc: "Whether error responses may show upstream addresses and details to clients (default false)."
+        ) { $0.exposeDetails = $1.bool() ?? false },
+        Field(
+            "gateway_name", .token, doc: "The name this gateway uses in Via and Proxy-Status (default gatehouse)."
+        ) { $0.gatewayName = Self.token($1) ?? $0.gatewayName },
+        Field(
+            "request_limits", section: RequestLimits.fields, into: \.requestLimits,
+            doc: "Limits on what downstream clients may send."),
     ]
 
     /// The checks that span sections, then the configuration if the walk found nothing wrong.
@@ -102,10 +126,14 @@ struct RootDraft {
         var tokenFileGiven = false
 
         static let fields: [Field<AdminDraft>] = [
-            Field("address", required: true) { draft, value in
+            Field("address", .hostPort, required: true, doc: "host:port of the admin listener; loopback unless token_file is set.") {
+                draft, value in
                 draft.address = value.hostPort(ports: 1...65535).map { value.at($0) }
             },
-            Field("token_file") { draft, value in
+            Field(
+                "token_file", .nonEmptyText,
+                doc: "A file holding the bearer token that admin requests must carry; required off loopback."
+            ) { draft, value in
                 draft.tokenFileGiven = true
                 draft.tokenFile = value.nonEmptyString()
             },
@@ -133,6 +161,10 @@ struct RootDraft {
         }
         self.routes = routes
     }
+
+    /// An IPv4 or IPv6 address, optionally with a prefix length.
+    static let addressRangeShape = ValueShape.pattern(
+        "^[0-9A-Fa-f.:]+(/[0-9]{1,3})?$", hint: "an IP address or a CIDR range, like 10.0.0.0/8", sample: "127.0.0.1/32")
 
     static func addressRanges(_ value: Value) -> [AddressRange] {
         guard let items = value.sequence(nonEmpty: false) else { return [] }
@@ -165,18 +197,24 @@ struct ListenerDraft {
     var maxConnections = 0
 
     static let fields: [Field<ListenerDraft>] = [
-        Field("name", required: true) { draft, value in draft.name = value.nonEmptyString().map { value.at($0) } },
-        Field("address", required: true) { draft, value in
+        Field("name", .nonEmptyText, required: true, doc: "The listener's name, unique, used in logs and metrics.") {
+            draft, value in draft.name = value.nonEmptyString().map { value.at($0) }
+        },
+        Field("address", .hostPort, required: true, doc: "host:port to listen on; port 0 asks for a free port.") {
+            draft, value in
             draft.address = value.hostPort(ports: 0...65535).map { value.at($0) }
         },
-        Field("max_connections") { $0.maxConnections = $1.int(0...Int.max) ?? $0.maxConnections },
+        Field(
+            "max_connections", .integer(0...Int.max),
+            doc: "Open downstream connections beyond which new ones are answered 503 and closed (0 = unlimited)."
+        ) { $0.maxConnections = $1.int(0...Int.max) ?? $0.maxConnections },
     ]
 }
 
 /// The `access_log` section while it is read.
 enum AccessLogDraft {
     static let fields: [Field<AccessLogTarget?>] = [
-        Field("path", required: true) { target, value in
+        Field("path", .nonEmptyText, required: true, doc: "stdout, off, or a file path to append to.") { target, value in
             target = value.nonEmptyString().map { path in
                 switch path {
                 case "stdout": .stdout
@@ -196,17 +234,26 @@ enum AccessLogDraft {
 
 extension RequestLimits {
     static let fields: [Field<RequestLimits>] = [
-        Field("max_header_bytes") {
-            $0.maxHeaderBytes = $1.size(1024...Int64(Int.max)).map(Int.init) ?? $0.maxHeaderBytes
-        },
-        Field("max_body_bytes") { $0.maxBodyBytes = $1.size(0...Int64.max) ?? $0.maxBodyBytes },
-        Field("max_request_line_bytes") {
-            $0.maxRequestLineBytes = $1.size(256...Int64(Int.max)).map(Int.init) ?? $0.maxRequestLineBytes
-        },
-        Field("max_header_count") { $0.maxHeaderCount = $1.int(1...65_000) ?? $0.maxHeaderCount },
-        Field("max_pipelined_requests") {
-            $0.maxPipelinedRequests = $1.int(0...10_000) ?? $0.maxPipelinedRequests
-        },
+        Field(
+            "max_header_bytes", .size(1024...Int64(Int.max)),
+            doc: "Largest request head (request line + headers) accepted. Beyond it: 431."
+        ) { $0.maxHeaderBytes = $1.size(1024...Int64(Int.max)).map(Int.init) ?? $0.maxHeaderBytes },
+        Field(
+            "max_body_bytes", .size(0...Int64.max),
+            doc: "Largest request body accepted (0 = unlimited, streamed). Beyond it: 413."
+        ) { $0.maxBodyBytes = $1.size(0...Int64.max) ?? $0.maxBodyBytes },
+        Field(
+            "max_request_line_bytes", .size(256...Int64(Int.max)),
+            doc: "Longest request target accepted. Beyond it: 414."
+        ) { $0.maxRequestLineBytes = $1.size(256...Int64(Int.max)).map(Int.init) ?? $0.maxRequestLineBytes },
+        Field(
+            "max_header_count", .integer(1...65_000),
+            doc: "Most header fields in a request head (trailers included). Beyond it: 431."
+        ) { $0.maxHeaderCount = $1.int(1...65_000) ?? $0.maxHeaderCount },
+        Field(
+            "max_pipelined_requests", .integer(0...10_000),
+            doc: "Most requests a client may pipeline behind the one being answered; the next is answered 503."
+        ) { $0.maxPipelinedRequests = $1.int(0...10_000) ?? $0.maxPipelinedRequests },
     ]
 }
 
@@ -220,14 +267,26 @@ struct RouteDraft {
     var hostRewrite = Route.HostRewrite.preserve
 
     static let fields: [Field<RouteDraft>] = [
-        Field("name") { $0.name = $1.nonEmptyString() },
-        Field("match") { $1.walk(fields: Route.Match.fields, into: &$0.match) },
-        Field("cluster", required: true) { draft, value in
+        Field("name", .nonEmptyText, doc: "The route's name in logs and metrics (default routes[N]).") {
+            $0.name = $1.nonEmptyString()
+        },
+        Field(
+            "match", section: Route.Match.fields, into: \.match,
+            doc: "What requests the route takes; all of them when empty."),
+        Field("cluster", .nonEmptyText, required: true, doc: "The cluster that serves the route's requests.") {
+            draft, value in
             draft.cluster = value.nonEmptyString().map { value.at($0) }
         },
-        Field("strip_prefix") { $0.stripPrefix = $1.bool() ?? false },
-        Field("rewrite_prefix") { draft, value in draft.rewritePrefix = Self.pathPrefix(value).map { value.at($0) } },
-        Field("host_rewrite") { $0.hostRewrite = Self.hostRewrite($1) ?? $0.hostRewrite },
+        Field("strip_prefix", .boolean, doc: "Remove match.path_prefix from the path sent upstream.") {
+            $0.stripPrefix = $1.bool() ?? false
+        },
+        Field("rewrite_prefix", .pathPrefix, doc: "Replace match.path_prefix with this in the path sent upstream.") {
+            draft, value in draft.rewritePrefix = Self.pathPrefix(value).map { value.at($0) }
+        },
+        Field(
+            "host_rewrite", .nonEmptyText,
+            doc: "The Host sent upstream: preserve (the client's, default), upstream (the server's host:port) or a fixed host."
+        ) { $0.hostRewrite = Self.hostRewrite($1) ?? $0.hostRewrite },
     ]
 
     static func pathPrefix(_ value: Value) -> String? {
@@ -259,8 +318,12 @@ struct RouteDraft {
 
 extension Route.Match {
     static let fields: [Field<Route.Match>] = [
-        Field("host") { $0.host = Self.host($1) },
-        Field("path_prefix") { $0.pathPrefix = RouteDraft.pathPrefix($1) ?? $0.pathPrefix },
+        Field("host", .nonEmptyText, doc: "An exact host (shop.example.com) or *.example.com for any subdomain.") {
+            $0.host = Self.host($1)
+        },
+        Field("path_prefix", .pathPrefix, doc: "Paths starting with this (a plain byte prefix).") {
+            $0.pathPrefix = RouteDraft.pathPrefix($1) ?? $0.pathPrefix
+        },
     ]
 
     /// An exact host or `*.suffix`, lowercased because Host matching is case-insensitive.

@@ -1,18 +1,32 @@
 import Yams
 
-/// One key a mapping accepts, and what to do with its value.
+/// One key a mapping accepts, the shape of its value, and what to do with the value.
 ///
 /// A mapping kind's schema is an array of these: adding a key is adding one line, and the same array
-/// tells the walker which keys are unknown (with a suggestion) and which required ones are missing.
+/// tells the walker which keys are unknown (with a suggestion) and which required ones are missing,
+/// and gives `gatehouse schema` the key, its shape and its description. The shape has no default, so a
+/// key cannot be added without one.
 struct Field<Draft>: Sendable {
-    let key: String
-    let required: Bool
+    let spec: FieldSpec
     let apply: @Sendable (inout Draft, Value) -> Void
 
-    init(_ key: String, required: Bool = false, _ apply: @escaping @Sendable (inout Draft, Value) -> Void) {
-        self.key = key
-        self.required = required
+    var key: String { self.spec.key }
+    var required: Bool { self.spec.required }
+
+    init(
+        _ key: String, _ shape: ValueShape, required: Bool = false, doc: String? = nil,
+        _ apply: @escaping @Sendable (inout Draft, Value) -> Void
+    ) {
+        self.spec = FieldSpec(key: key, required: required, shape: shape, doc: doc)
         self.apply = apply
+    }
+
+    /// A key whose value is a mapping read by its own key table into a part of the draft.
+    init<Section>(
+        _ key: String, section fields: [Field<Section>], into part: any WritableKeyPath<Draft, Section> & Sendable,
+        doc: String? = nil
+    ) {
+        self.init(key, .mapping(fields), doc: doc) { draft, value in value.walk(fields: fields, into: &draft[keyPath: part]) }
     }
 }
 

@@ -56,10 +56,15 @@ public struct HopRun: Sendable, Hashable {
     public var headers: [HTTPObservation.Header]
     /// The start of the body, up to ``HopRequest/keepBody`` bytes.
     public var body: [UInt8]
+    /// The bytes of the response's header section (status line to the blank line), as the gateway's
+    /// `limits.max_response_header_bytes` counts them, when the end of the section arrived; measured
+    /// even when the section is over the limit and the exchange failed for it.
+    public var headerSectionSize: Int?
 
     public init(
         steps: [DoctorStep], timing: TimingObservation = TimingObservation(), total: Duration = .zero,
-        responded: Bool, status: Int? = nil, headers: [HTTPObservation.Header] = [], body: [UInt8] = []
+        responded: Bool, status: Int? = nil, headers: [HTTPObservation.Header] = [], body: [UInt8] = [],
+        headerSectionSize: Int? = nil
     ) {
         self.steps = steps
         self.verdict = VerdictBuilder.verdict(for: steps)
@@ -69,6 +74,7 @@ public struct HopRun: Sendable, Hashable {
         self.status = status
         self.headers = headers
         self.body = body
+        self.headerSectionSize = headerSectionSize
     }
 }
 
@@ -107,7 +113,7 @@ public struct HopProber: Sendable {
             steps: outcome.steps, timing: outcome.timing, total: outcome.total, responded: outcome.completed,
             status: head.map { Int($0.status.code) },
             headers: head?.headers.map { HTTPObservation.Header($0.name, $0.value) } ?? [],
-            body: outcome.http?.body ?? [])
+            body: outcome.http?.body ?? [], headerSectionSize: outcome.headerSectionSize)
     }
 }
 
@@ -122,6 +128,8 @@ enum Hops {
         var http: HTTPProbeResult?
         /// Every hop ran and the exchange did not fail.
         var completed = false
+        /// The response's header section size, from the framing validator.
+        var headerSectionSize: Int?
     }
 
     /// Runs DNS, TCP, TLS (https) and HTTP in order; the first that fails stops the walk, and the hops
@@ -203,6 +211,7 @@ enum Hops {
         outcome.http = http
         let framing = ResponseFramingValidator.validate(
             http.raw, received: http.rawTotal, closed: http.closedByPeer, headerLimit: probe.limits.maxResponseHeaderBytes)
+        outcome.headerSectionSize = framing.headerSectionSize
         let observation = HTTPObservation(
             status: http.head.map { Int($0.status.code) }, reason: http.head?.status.reasonPhrase,
             headers: http.head?.headers.map { HTTPObservation.Header($0.name, $0.value) } ?? [],
