@@ -4,6 +4,7 @@ import GatehouseConfig
 import GatehouseCore
 import GatehouseErrors
 import GatehouseExplain
+import GatehouseIncidents
 import Logging
 import NIOCore
 import NIOPosix
@@ -162,6 +163,8 @@ struct GatewayProcess {
     let admin: AdminServer?
     let listenerAddresses: [SocketAddress]
     let adminAddress: SocketAddress?
+    /// The error and incident store (`storage`) and the webhook alerts.
+    let incidents: GatewayIncidents
 
     let configPath: String?
     let logger: Logger
@@ -177,11 +180,20 @@ struct GatewayProcess {
             throw ExitCode(1)
         }
         let proxy = ProxyServer(configuration: configuration, group: group, logger: logger, accessLog: accessLog)
+        // Before the listeners: the admin API sees the persisted history from the first request on.
+        let incidents: GatewayIncidents
+        do {
+            incidents = try await GatewayIncidents.attach(to: proxy, group: group, logger: logger)
+        } catch {
+            printError("gatehouse: cannot open storage \(configuration.storage?.path ?? ""): \(error)")
+            throw ExitCode(1)
+        }
         let addresses: [SocketAddress]
         do {
             addresses = try await proxy.start()
         } catch {
             printError("gatehouse: \(error)")
+            await incidents.shutdown()
             throw ExitCode(1)
         }
         var admin: AdminServer? = nil
@@ -201,13 +213,14 @@ struct GatewayProcess {
                     printError("gatehouse: cannot listen on admin address \(adminConfiguration.address): \(error)")
                 }
                 try? await proxy.stop()
+                await incidents.shutdown()
                 throw ExitCode(1)
             }
             admin = server
         }
         return GatewayProcess(
-            proxy: proxy, admin: admin, listenerAddresses: addresses, adminAddress: adminAddress, configPath: configPath,
-            logger: logger)
+            proxy: proxy, admin: admin, listenerAddresses: addresses, adminAddress: adminAddress, incidents: incidents,
+            configPath: configPath, logger: logger)
     }
 
     /// Re-reads the configuration file and applies it; an invalid file changes nothing and says why.
@@ -263,6 +276,7 @@ struct GatewayProcess {
             printError("gatehouse: \(name): no new connections; finishing in-flight requests (up to \(drainTimeout) s)")
             let cut = await self.proxy.shutdownGracefully(timeout: .seconds(drainTimeout))
             await self.admin?.stop()
+            await self.incidents.shutdown()
             printError(
                 cut == 0
                     ? "gatehouse: stopped; every accepted request completed"

@@ -17,6 +17,8 @@ struct RootDraft {
     var exposeDetails = false
     var gatewayName = "gatehouse"
     var requestLimits = RequestLimits()
+    var alerts = Alerts()
+    var storage: Storage?
 
     static let fields: [Field<RootDraft>] = [
         Field("listeners", required: true) { $0.readListeners($1) },
@@ -28,6 +30,8 @@ struct RootDraft {
         Field("expose_details") { $0.exposeDetails = $1.bool() ?? false },
         Field("gateway_name") { $0.gatewayName = Self.token($1) ?? $0.gatewayName },
         Field("request_limits") { $1.walk(fields: RequestLimits.fields, into: &$0.requestLimits) },
+        Field("alerts") { $1.walk(fields: Alerts.fields, into: &$0.alerts) },
+        Field("storage") { $0.storage = Storage.read($1) },
     ]
 
     /// The checks that span sections, then the configuration if the walk found nothing wrong.
@@ -50,7 +54,7 @@ struct RootDraft {
         return GatehouseConfiguration(
             listeners: listeners, admin: self.admin?.value, accessLog: self.accessLog, clusters: clusters,
             routes: routes, trustedProxies: self.trustedProxies, exposeDetails: self.exposeDetails,
-            gatewayName: self.gatewayName, requestLimits: self.requestLimits)
+            gatewayName: self.gatewayName, requestLimits: self.requestLimits, alerts: self.alerts, storage: self.storage)
     }
 
     mutating func readListeners(_ value: Value) {

@@ -345,7 +345,9 @@ extension DownstreamHandler {
         let record = exchange.record
         self.loop.stats.record(
             record, slot: exchange.generation.statSlot(cluster: exchange.cluster, server: exchange.target),
-            openedConnection: exchange.openedConnection)
+            cluster: exchange.generation.statSlot(cluster: exchange.cluster), openedConnection: exchange.openedConnection)
+        // One relaxed load per request; addresses are counted only while a traffic spike is suspected.
+        if self.loop.stats.clients.isWatching { self.loop.stats.clients.count(record.client) }
         if let endpoint = exchange.endpoint {
             exchange.endpoint = nil
             self.endAttempt(
@@ -355,6 +357,7 @@ extension DownstreamHandler {
         exchange.breaker?.requestFinished()
         exchange.breaker = nil
         if self.loop.accessLog.isEnabled { self.loop.accessLog.append(record.jsonLine()) }
+        if record.failure != nil { self.loop.stats.errors.record(record) }
         if let failure = record.failure, failure.type != .httpRequestError {
             var metadata: Logger.Metadata = [
                 "request.id": .string(record.requestID), "proxy_status.error": .string(failure.type.token),
