@@ -86,6 +86,9 @@ public final class WebhookSender: Sendable {
         }
         // A webhook that redirects is misconfigured; following it would post the alert twice at worst.
         configuration.redirectConfiguration = .disallow
+        // A refused connection fails the attempt at once; the retries (with their backoff and
+        // their log line) are ours, not the pool's silent ones until the deadline.
+        configuration.connectionPool.retryConnectionEstablishment = false
         self.client = HTTPClient(eventLoopGroupProvider: .shared(group), configuration: configuration)
         self.backoffBase = backoffBase
         self.userAgent = userAgent

@@ -347,7 +347,7 @@ extension DownstreamHandler {
             record, slot: exchange.generation.statSlot(cluster: exchange.cluster, server: exchange.target),
             cluster: exchange.generation.statSlot(cluster: exchange.cluster), openedConnection: exchange.openedConnection)
         // One relaxed load per request; addresses are counted only while a traffic spike is suspected.
-        if self.loop.stats.clients.isWatching { self.loop.stats.clients.count(record.client) }
+        if self.loop.stats.clients.isWatching { self.loop.stats.clients.count(self.clientIP) }
         if let endpoint = exchange.endpoint {
             exchange.endpoint = nil
             self.endAttempt(

@@ -90,6 +90,27 @@ struct ErrorHistoryTests {
     }
 }
 
+/// The heavy-hitter table behind the spike hint.
+@Suite("client watch")
+struct ClientWatchTests {
+    @Test("counts only while watching; bounded, the heavy hitters stay on top; a new watch starts empty")
+    func heavyHitters() {
+        let watch = ClientWatch()
+        #expect(!watch.isWatching)
+        watch.watch(true)
+        for _ in 0..<500 { watch.count("203.0.113.7") }
+        for _ in 0..<200 { watch.count("198.51.100.2") }
+        for number in 0..<1000 { watch.count("192.0.2.\(number % 250)") }
+        let top = watch.top(2)
+        #expect(top.map(\.address) == ["203.0.113.7", "198.51.100.2"])
+        #expect(top.first.map { $0.requests >= 500 } == true, "never under-counted")
+        watch.watch(false)
+        #expect(!watch.isWatching)
+        watch.watch(true)
+        #expect(watch.top(5).isEmpty)
+    }
+}
+
 /// The `alerts` and `storage` sections of the file.
 @Suite("alerts configuration")
 struct AlertsConfigurationTests {

@@ -70,6 +70,8 @@ struct IncidentAlertsTests {
                 #expect(resolved?["open"] as? Bool == false)
                 #expect((hook.messages.first?["summary"] as? String)?.contains("cluster app") == true)
 
+                // The sender counts a delivery once the receiver has answered, just after it kept the body.
+                _ = try await eventually("two deliveries counted") { gateway.proxy.stats.snapshot().webhooksDelivered == 2 }
                 let listed = try await gateway.adminJSON("/admin/incidents")["incidents"] as? [[String: Any]] ?? []
                 #expect(listed.map { $0["id"] as? String } == [opened?["id"] as? String])
                 let stats = try await gateway.adminJSON("/stats")["incidents"] as? [String: Any]
@@ -128,6 +130,7 @@ struct IncidentAlertsTests {
             let incident = message?["incident"] as? [String: Any]
             #expect(incident?["id"] as? String == "inc-1700000000000-app")
             #expect(incident?["hint"] as? String == "traffic spike ×8 with 502s: possible overload or attack")
+            _ = try await eventually("the outcome") { !alerting.outcomes.withLockedValue { $0 }.isEmpty }
             #expect(alerting.outcomes.withLockedValue { $0 } == [.delivered])
         } catch {
             Issue.record(error)
@@ -155,6 +158,7 @@ struct IncidentAlertsTests {
             alerting.alerts.incidentChanged(resolved, change: .resolved)
             _ = try await eventually("both messages", timeout: .seconds(10)) { hook.messages.count == 2 }
             #expect(hook.kinds == ["opened", "resolved"])
+            _ = try await eventually("three outcomes") { alerting.outcomes.withLockedValue { $0 }.count == 3 }
             #expect(alerting.outcomes.withLockedValue { $0 } == [.failed, .delivered, .delivered])
         } catch {
             Issue.record(error)
@@ -241,6 +245,7 @@ struct IncidentAlertsTests {
         let (ids, incidentID) = try await withGateway([.refuse], admin: Self.admin, configure: configure, incidents: true) {
             gateway -> ([String], String) in
             for _ in 0..<10 { _ = try await gateway.request("GET / HTTP/1.1\r\nHost: t.test\r\n\r\n") }
+            _ = try await eventually("ten errors recorded") { gateway.proxy.stats.errors.entries().count == 10 }
             _ = try await eventually("an open incident", timeout: .seconds(10)) {
                 gateway.proxy.incidents.incidents().contains { $0.isOpen }
             }
