@@ -1,3 +1,5 @@
+import Yams
+
 /// The top-level `alerts` section: when a cluster's gateway errors make an incident, and where the
 /// incident's notifications go.
 ///

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import GatehouseConfig
 import GatehouseCore
+import GatehouseErrors
 import NIOCore
 import NIOHTTP1
 import NIOSSL
