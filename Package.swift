@@ -71,6 +71,8 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
@@ -101,7 +103,7 @@ let package = Package(
         .target(
             name: "GatehouseMonitor",
             dependencies: [
-                "GatehouseErrors", "GatehouseConfig", "GatehouseCore", "GatehouseDoctor",
+                "GatehouseErrors", "GatehouseConfig", "GatehouseCore", "GatehouseDoctor", "GatehouseIncidents",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

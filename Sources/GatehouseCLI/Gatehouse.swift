@@ -5,6 +5,7 @@ import GatehouseDoctor
 import GatehouseCore
 import GatehouseErrors
 import GatehouseExplain
+import GatehouseIncidents
 import Logging
 import Metrics
 import NIOCore
@@ -202,6 +203,8 @@ struct GatewayProcess {
     let admin: AdminServer?
     let listenerAddresses: [SocketAddress]
     let adminAddress: SocketAddress?
+    /// The error and incident store (`storage`) and the webhook alerts.
+    let incidents: GatewayIncidents
 
     let configPath: String?
     let logger: Logger
@@ -220,11 +223,20 @@ struct GatewayProcess {
         proxy.metrics.setBuildInfo(version: GatehouseVersion.string)
         // Libraries that report through swift-metrics land on the same /metrics page.
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: proxy.metrics.registry))
+        // Before the listeners: the admin API sees the persisted history from the first request on.
+        let incidents: GatewayIncidents
+        do {
+            incidents = try await GatewayIncidents.attach(to: proxy, group: group, logger: logger)
+        } catch {
+            printError("gatehouse: cannot open storage \(configuration.storage?.path ?? ""): \(error)")
+            throw ExitCode(1)
+        }
         let addresses: [SocketAddress]
         do {
             addresses = try await proxy.start()
         } catch {
             printError("gatehouse: \(error)")
+            await incidents.shutdown()
             throw ExitCode(1)
         }
         var admin: AdminServer? = nil
@@ -244,13 +256,14 @@ struct GatewayProcess {
                     printError("gatehouse: cannot listen on admin address \(adminConfiguration.address): \(error)")
                 }
                 try? await proxy.stop()
+                await incidents.shutdown()
                 throw ExitCode(1)
             }
             admin = server
         }
         return GatewayProcess(
-            proxy: proxy, admin: admin, listenerAddresses: addresses, adminAddress: adminAddress, configPath: configPath,
-            logger: logger)
+            proxy: proxy, admin: admin, listenerAddresses: addresses, adminAddress: adminAddress, incidents: incidents,
+            configPath: configPath, logger: logger)
     }
 
     /// Re-reads the configuration file and applies it; an invalid file changes nothing and says why.
@@ -309,6 +322,7 @@ struct GatewayProcess {
             printError("gatehouse: \(name): no new connections; finishing in-flight requests (up to \(drainTimeout) s)")
             let cut = await self.proxy.shutdownGracefully(timeout: .seconds(drainTimeout))
             await self.admin?.stop()
+            await self.incidents.shutdown()
             printError(
                 cut == 0
                     ? "gatehouse: stopped; every accepted request completed"

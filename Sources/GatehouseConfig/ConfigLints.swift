@@ -38,6 +38,14 @@ public struct ConfigLint: Sendable, Hashable, CustomStringConvertible {
         case responseHeaderNearLimit = "response-header-near-limit"
         /// `check --probe`: a server announces `Keep-Alive: timeout=N` at or below `pool.idle_timeout`.
         case advertisedKeepAliveRace = "advertised-keep-alive-race"
+        /// `alerts.incident.error_ratio` at 50 % or more: outages that fail one request in three go unnoticed.
+        case insensitiveIncidents = "insensitive-incidents"
+        /// `alerts.incident.window` shorter than two ticks: the ratio is one tick's noise.
+        case incidentWindowBelowInterval = "incident-window-below-interval"
+        /// `storage.retention` under a day: last night's outage is gone by morning.
+        case shortRetention = "short-retention"
+        /// Webhooks configured but `storage` absent (a note): incidents are forgotten at restart.
+        case incidentsInMemory = "incidents-in-memory"
     }
 
     public var rule: Rule
@@ -100,6 +108,7 @@ public enum ConfigLints {
             lints += self.connectionLimit(cluster, locations)
         }
         lints += self.routes(configuration, locations)
+        lints += self.alerts(configuration, locations)
         let order = Dictionary(uniqueKeysWithValues: ConfigLint.Rule.allCases.enumerated().map { ($1, $0) })
         return lints.enumerated().sorted {
             ($0.element.location.line, $0.element.location.column, order[$0.element.rule] ?? 0, $0.offset)
@@ -108,6 +117,39 @@ public enum ConfigLints {
     }
 
     static func format(_ duration: Duration) -> String { ValueSyntax.format(duration) }
+
+    static func alerts(_ configuration: GatehouseConfiguration, _ locations: ConfigLocations) -> [ConfigLint] {
+        var lints: [ConfigLint] = []
+        let incident = configuration.alerts.incident
+        if incident.errorRatio >= 0.5 {
+            lints.append(
+                ConfigLint(
+                    .insensitiveIncidents, at: locations.nearest(["alerts", "incident", "error_ratio"]),
+                    "error_ratio \(incident.errorRatio) opens an incident only when half the requests fail; an outage of one server in three goes unnoticed",
+                    fix: "use a few percent (the default is 5%)"))
+        }
+        if incident.window < incident.interval * 2 {
+            lints.append(
+                ConfigLint(
+                    .incidentWindowBelowInterval, at: locations.nearest(["alerts", "incident", "window"]),
+                    "window \(format(incident.window)) holds fewer than two ticks of interval \(format(incident.interval)): one bad tick opens an incident",
+                    fix: "make window at least ten times interval"))
+        }
+        if let storage = configuration.storage, storage.retention < .seconds(86_400) {
+            lints.append(
+                ConfigLint(
+                    .shortRetention, at: locations.nearest(["storage", "retention"]),
+                    "retention \(format(storage.retention)) forgets a night's outage before the morning's investigation",
+                    fix: "keep at least 1d (the default is 7d)"))
+        }
+        if !configuration.alerts.webhooks.isEmpty, configuration.storage == nil {
+            lints.append(
+                ConfigLint(
+                    .incidentsInMemory, .note, at: locations.nearest(["alerts", "webhooks"]),
+                    "without storage, error history and incidents are kept in memory and lost at restart", fix: ""))
+        }
+        return lints
+    }
 
     /// Lints 1 and 2: health.
     static func health(_ cluster: Cluster, _ locations: ConfigLocations) -> [ConfigLint] {

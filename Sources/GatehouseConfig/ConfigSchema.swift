@@ -61,6 +61,10 @@ public enum ConfigSchema {
             ])
         case .integer(let range):
             return self.integer(Int64(range.lowerBound), Int64(range.upperBound))
+        case .number(let range):
+            var members: [(String, JSON)] = [("type", .string("number")), ("minimum", .number(range.lowerBound))]
+            if range.upperBound.isFinite { members.append(("maximum", .number(range.upperBound))) }
+            return .object(members)
         case .percent:
             return .object([
                 (
@@ -128,6 +132,7 @@ public enum ConfigSchema {
 indirect enum JSON {
     case string(String)
     case integer(Int64)
+    case number(Double)
     case bool(Bool)
     case array([JSON])
     case object([(String, JSON)])
@@ -138,6 +143,8 @@ indirect enum JSON {
         switch self {
         case .string(let text): return JSONText.quoted(text)
         case .integer(let number): return String(number)
+        case .number(let number):
+            return number == number.rounded() && abs(number) < 1e15 ? String(Int64(number)) : String(number)
         case .bool(let value): return value ? "true" : "false"
         case .array(let items):
             if items.allSatisfy(\.isScalar) {
@@ -154,7 +161,7 @@ indirect enum JSON {
 
     var isScalar: Bool {
         switch self {
-        case .string, .integer, .bool: return true
+        case .string, .integer, .number, .bool: return true
         case .array, .object: return false
         }
     }

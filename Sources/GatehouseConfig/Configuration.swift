@@ -21,11 +21,16 @@ public struct GatehouseConfiguration: Sendable, Equatable {
     public var gatewayName: String
     /// Limits on what downstream clients may send.
     public var requestLimits: RequestLimits
+    /// Incident detection and the webhooks told about incidents.
+    public var alerts: Alerts
+    /// Where errors and incidents are kept across restarts; nil: in memory only.
+    public var storage: Storage?
 
     public init(
         listeners: [Listener], admin: Admin? = nil, accessLog: AccessLogTarget = .stdout, clusters: [Cluster],
         routes: [Route], trustedProxies: [AddressRange] = [], exposeDetails: Bool = false,
-        gatewayName: String = "gatehouse", requestLimits: RequestLimits = RequestLimits()
+        gatewayName: String = "gatehouse", requestLimits: RequestLimits = RequestLimits(), alerts: Alerts = Alerts(),
+        storage: Storage? = nil
     ) {
         self.listeners = listeners
         self.admin = admin
@@ -36,6 +41,8 @@ public struct GatehouseConfiguration: Sendable, Equatable {
         self.exposeDetails = exposeDetails
         self.gatewayName = gatewayName
         self.requestLimits = requestLimits
+        self.alerts = alerts
+        self.storage = storage
     }
 
     /// The cluster with this name, if any.

@@ -2,9 +2,29 @@
 /// and the report of `POST /admin/reload`.
 public enum ConfigurationDiff {
     /// One line per change, in this order: clusters (added, servers added or removed, settings changed,
-    /// removed), routes, then listeners. Empty when nothing a reload applies has changed.
+    /// removed), routes, listeners, then alerts and storage. Empty when nothing a reload applies has changed.
     public static func changes(_ old: GatehouseConfiguration, _ new: GatehouseConfiguration) -> [String] {
-        self.clusters(old, new) + self.routes(old, new) + self.listeners(old, new)
+        self.clusters(old, new) + self.routes(old, new) + self.listeners(old, new) + self.alerts(old, new)
+    }
+
+    /// Incident settings and webhooks apply at once; the storage file is opened at start only.
+    static func alerts(_ old: GatehouseConfiguration, _ new: GatehouseConfiguration) -> [String] {
+        var changes: [String] = []
+        if old.alerts.incident != new.alerts.incident { changes.append("alerts: incident settings changed") }
+        let was = Set(old.alerts.webhooks.map(\.url.description))
+        let now = Set(new.alerts.webhooks.map(\.url.description))
+        for hook in new.alerts.webhooks where !was.contains(hook.url.description) {
+            changes.append("alerts: webhook \(hook.url) added")
+        }
+        for hook in old.alerts.webhooks where !now.contains(hook.url.description) {
+            changes.append("alerts: webhook \(hook.url) removed")
+        }
+        let before = Dictionary(old.alerts.webhooks.map { ($0.url.description, $0) }, uniquingKeysWith: { first, _ in first })
+        for hook in new.alerts.webhooks where before[hook.url.description].map({ $0 != hook }) ?? false {
+            changes.append("alerts: webhook \(hook.url) changed")
+        }
+        if old.storage != new.storage { changes.append("storage changed (applies at the next start)") }
+        return changes
     }
 
     static func clusters(_ old: GatehouseConfiguration, _ new: GatehouseConfiguration) -> [String] {

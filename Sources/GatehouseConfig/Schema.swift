@@ -17,6 +17,8 @@ struct RootDraft {
     var exposeDetails = false
     var gatewayName = "gatehouse"
     var requestLimits = RequestLimits()
+    var alerts = Alerts()
+    var storage: Storage?
 
     static let fields: [Field<RootDraft>] = [
         Field(
@@ -52,6 +54,10 @@ struct RootDraft {
         Field(
             "request_limits", section: RequestLimits.fields, into: \.requestLimits,
             doc: "Limits on what downstream clients may send."),
+        Field("alerts", section: Alerts.fields, into: \.alerts, doc: "Incidents from gateway-error ratios, and their webhooks."),
+        Field("storage", .mapping(Storage.Draft.fields), doc: "Where errors and incidents are kept across restarts (SQLite).") {
+            $0.storage = Storage.read($1)
+        },
     ]
 
     /// The checks that span sections, then the configuration if the walk found nothing wrong.
@@ -74,7 +80,7 @@ struct RootDraft {
         return GatehouseConfiguration(
             listeners: listeners, admin: self.admin?.value, accessLog: self.accessLog, clusters: clusters,
             routes: routes, trustedProxies: self.trustedProxies, exposeDetails: self.exposeDetails,
-            gatewayName: self.gatewayName, requestLimits: self.requestLimits)
+            gatewayName: self.gatewayName, requestLimits: self.requestLimits, alerts: self.alerts, storage: self.storage)
     }
 
     mutating func readListeners(_ value: Value) {

@@ -19,6 +19,8 @@ public struct ValueShape: Sendable {
         /// Bytes as a number, or a number with a binary unit (`32KiB`).
         case size(ClosedRange<Int64>)
         case integer(ClosedRange<Int>)
+        /// A decimal number (`0.05`, `1.5`); no maximum when the range is open above.
+        case number(ClosedRange<Double>)
         /// `50` or `50%`, 0 to 100.
         case percent
         /// `true` or `false`.
@@ -70,6 +72,11 @@ public struct ValueShape: Sendable {
     }
     public static func size(_ range: ClosedRange<Int64>) -> ValueShape { ValueShape(.size(range)) }
     public static func integer(_ range: ClosedRange<Int>) -> ValueShape { ValueShape(.integer(range)) }
+    public static func number(_ range: ClosedRange<Double>) -> ValueShape { ValueShape(.number(range)) }
+    /// A fraction of one, written `0.05` or `5%` (the parser checks the bounds of the percent form).
+    public static func ratio(_ range: ClosedRange<Double> = 0...1) -> ValueShape {
+        .anyOf(.number(range), .pattern("^[0-9]+(\\.[0-9]+)?%$", hint: "a percentage such as 5%", sample: "5%"))
+    }
     public static func words(_ words: [String]) -> ValueShape { ValueShape(.words(words)) }
     /// The raw values of an enumeration the reader parses with ``Value/choice(_:of:)``.
     public static func choice<Choice: CaseIterable & RawRepresentable<String>>(_: Choice.Type) -> ValueShape {

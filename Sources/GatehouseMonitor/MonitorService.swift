@@ -54,9 +54,15 @@ public final class MonitorService: Sendable {
             metrics = server
         }
         let prober = HopProber(caFile: caFile, group: group)
-        let notifier = WebhookNotifier(
-            webhooks: configuration.alerts.webhooks, prober: prober, timeout: webhookTimeout
-        ) { console.problem($0) }
+        let notifier: WebhookNotifier
+        do {
+            notifier = try WebhookNotifier(
+                webhooks: configuration.alerts.webhooks, group: group, caFile: caFile, timeout: webhookTimeout
+            ) { console.problem($0) }
+        } catch {
+            await metrics?.stop()
+            throw error
+        }
         let header = Self.header(configuration, metricsAddress: metricsAddress)
         console.start(header: header)
         let background = Task {

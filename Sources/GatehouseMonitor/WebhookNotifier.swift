@@ -1,92 +1,55 @@
 import GatehouseConfig
 import GatehouseDoctor
 import GatehouseErrors
+import GatehouseIncidents
+import NIOCore
+import NIOPosix
 
-/// Posts alerts to the webhooks with doctor's hops (the same DNS, TCP, TLS and HTTP code as the probes;
-/// no HTTP client library), one delivery task per webhook, so a slow or dead webhook delays neither
-/// the probes nor the other webhooks.
+/// Posts the monitor's alerts to its webhooks through the gateway's ``WebhookSender`` (one
+/// async-http-client, one queue and delivery task per webhook), so a slow or dead webhook delays
+/// neither the probes nor the other webhooks.
 ///
 /// A delivery that fails is logged and kept; it is retried, in order, when the next alert arrives for
 /// that webhook, so a receiver that was down still gets the story (down, then recovered) once it is back.
 public final class WebhookNotifier: Sendable {
     /// Failed alerts kept per webhook; older ones are dropped (and logged) beyond it.
-    public static let maximumPending = 32
+    public static let maximumPending = WebhookSender.maximumPending
 
-    private let webhooks: [(url: HTTPURL, stream: AsyncStream<Alert>, continuation: AsyncStream<Alert>.Continuation)]
-    private let prober: HopProber
-    private let timeout: Duration
-    private let log: @Sendable (String) -> Void
+    private let targets: [WebhookSender.Target]
+    private let sender: WebhookSender
+    private let finished: AsyncStream<Void>
+    private let finishing: AsyncStream<Void>.Continuation
 
     /// - Parameters:
-    ///   - timeout: the time limit of each hop of a delivery.
+    ///   - caFile: extra trusted CA certificates (PEM) for https webhooks.
+    ///   - timeout: the time limit of each delivery.
     ///   - log: where failed deliveries are reported (standard error in the CLI).
     public init(
-        webhooks: [HTTPURL], prober: HopProber, timeout: Duration = .seconds(5), log: @escaping @Sendable (String) -> Void
-    ) {
-        self.webhooks = webhooks.map { url in
-            // Buffered, never blocking the sender: alerts are rare, the bound only guards a dead receiver.
-            let (stream, continuation) = AsyncStream.makeStream(of: Alert.self, bufferingPolicy: .bufferingOldest(Self.maximumPending))
-            return (url, stream, continuation)
-        }
-        self.prober = prober
-        self.timeout = timeout
-        self.log = log
+        webhooks: [HTTPURL], group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, caFile: String? = nil,
+        timeout: Duration = .seconds(5), log: @escaping @Sendable (String) -> Void
+    ) throws {
+        // No retries in a row: the next alert (or the next renotify) is the retry, as before.
+        self.targets = webhooks.map { WebhookSender.Target(url: $0, timeout: timeout, retries: 0) }
+        self.sender = try WebhookSender(group: group, caFile: caFile, userAgent: "gatehouse-monitor", log: log)
+        (self.finished, self.finishing) = AsyncStream.makeStream(of: Void.self)
     }
 
     /// Queues `alert` for every webhook; returns at once.
     public func send(_ alert: Alert) {
-        for webhook in self.webhooks {
-            if case .dropped = webhook.continuation.yield(alert) {
-                self.log("webhook \(webhook.url): queue full, alert '\(alert.kind.rawValue)' for '\(alert.target)' dropped")
-            }
-        }
+        let message = WebhookSender.Message(
+            body: Array(alert.json.utf8), label: "alert '\(alert.kind.rawValue)' for '\(alert.target)'")
+        for target in self.targets { self.sender.send(message, to: target) }
     }
 
     /// Delivers alerts until ``finish()`` has been called and every queued alert has been tried once more.
     public func run() async {
-        await withDiscardingTaskGroup { group in
-            for webhook in self.webhooks {
-                group.addTask { await self.deliverAll(webhook.stream, to: webhook.url) }
-            }
-        }
+        for await _ in self.finished {}
+        await self.sender.shutdown()
     }
 
     /// No more alerts: ``run()`` returns once the queued ones have been tried.
     public func finish() {
-        for webhook in self.webhooks { webhook.continuation.finish() }
-    }
-
-    private func deliverAll(_ stream: AsyncStream<Alert>, to url: HTTPURL) async {
-        var pending: [Alert] = []
-        for await alert in stream {
-            pending.append(alert)
-            if pending.count > Self.maximumPending {
-                let dropped = pending.count - Self.maximumPending
-                pending.removeFirst(dropped)
-                self.log("webhook \(url): \(dropped) undelivered alert(s) dropped (more than \(Self.maximumPending) waiting)")
-            }
-            while let next = pending.first {
-                if let problem = await self.deliver(next, to: url) {
-                    self.log(
-                        "webhook \(url): alert '\(next.kind.rawValue)' for '\(next.target)' not delivered: \(problem); it is retried with the next alert"
-                    )
-                    break
-                }
-                pending.removeFirst()
-            }
-        }
-    }
-
-    /// `nil` when the webhook answered 2xx; otherwise what went wrong, in doctor's words.
-    func deliver(_ alert: Alert, to url: HTTPURL) async -> String? {
-        let request = HopRequest(
-            method: "POST", headers: [.init("Content-Type", "application/json")], body: Array(alert.json.utf8),
-            userAgent: "gatehouse-monitor", keepBody: 0)
-        let run = await self.prober.run(url.probeTarget, request: request, timeout: self.timeout)
-        guard run.responded, let status = run.status else {
-            return run.verdict.cause + (run.verdict.error.map { " (\($0.token))" } ?? "")
-        }
-        return (200..<300).contains(status) ? nil : "the webhook answered \(status)"
+        self.finishing.finish()
     }
 }
 

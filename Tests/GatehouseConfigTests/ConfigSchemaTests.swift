@@ -124,7 +124,7 @@ import Yams
         case .named(let value, _):
             return self.nestedMappings(value).map { nested in (nested.0, { .map([("a", nested.1($0))]) }, ".a" + nested.2) }
         case .anyOf(let shapes): return shapes.flatMap(self.nestedMappings)
-        case .text, .pattern, .duration, .size, .integer, .percent, .boolean, .words, .hostPort, .url: return []
+        case .text, .pattern, .duration, .size, .integer, .number, .percent, .boolean, .words, .hostPort, .url: return []
         }
     }
 
@@ -136,6 +136,7 @@ import Yams
         case .duration: return .scalar("1s")
         case .size(let range): return .scalar(String(max(range.lowerBound, 1024)))
         case .integer(let range): return .scalar(String(range.lowerBound))
+        case .number(let range): return .scalar(range.upperBound.isFinite ? String(range.upperBound) : String(range.lowerBound))
         case .percent: return .scalar("50%")
         case .boolean: return .scalar("true")
         case .words(let words): return .scalar(words.first ?? "a")

@@ -35,7 +35,7 @@ struct WebhookTests {
         let closed = try await LoopbackOrigin.start(.refuse, group: group)
         let url = HTTPURL(scheme: .http, host: "127.0.0.1", port: closed.port, path: "/hook")
         let logged = NIOLockedValueBox<[String]>([])
-        let notifier = WebhookNotifier(webhooks: [url], prober: HopProber(group: group)) { line in
+        let notifier = try WebhookNotifier(webhooks: [url], group: group) { line in
             logged.withLockedValue { $0.append(line) }
         }
         let deliveries = Task { await notifier.run() }

@@ -346,10 +346,12 @@ extension DownstreamHandler {
         let record = exchange.record
         self.loop.stats.record(
             record, slot: exchange.generation.statSlot(cluster: exchange.cluster, server: exchange.target),
-            openedConnection: exchange.openedConnection)
+            cluster: exchange.generation.statSlot(cluster: exchange.cluster), openedConnection: exchange.openedConnection)
         exchange.generation.recordMetrics(
             record, route: exchange.route, cluster: exchange.cluster, server: exchange.target,
             openedConnection: exchange.openedConnection)
+        // One relaxed load per request; addresses are counted only while a traffic spike is suspected.
+        if self.loop.stats.clients.isWatching { self.loop.stats.clients.count(self.clientIP) }
         if let endpoint = exchange.endpoint {
             exchange.endpoint = nil
             self.endAttempt(
@@ -359,6 +361,7 @@ extension DownstreamHandler {
         exchange.breaker?.requestFinished()
         exchange.breaker = nil
         if self.loop.accessLog.isEnabled { self.loop.accessLog.append(record.jsonLine()) }
+        if record.failure != nil { self.loop.stats.errors.record(record) }
         if let failure = record.failure, failure.type != .httpRequestError {
             var metadata: Logger.Metadata = [
                 "request.id": .string(record.requestID), "proxy_status.error": .string(failure.type.token),

@@ -4,7 +4,14 @@ import Synchronization
 
 /// Process-wide counters derived from request records: what the admin API shows. One uncontended
 /// lock per finished request; metrics proper come with the observability issue.
+///
+/// Per-cluster counters (read by the incident monitor once per tick) are kept under the same lock:
+/// on success one more array increment, nothing more.
 public final class GatewayStats: Sendable {
+    /// The latest gateway errors (`/admin/errors`, `recent_errors` of `/stats`).
+    public let errors: ErrorHistory
+    /// Client addresses, counted only while a traffic spike is suspected.
+    public let clients = ClientWatch()
     /// A snapshot of the counters.
     public struct Snapshot: Sendable {
         public var requests = 0
@@ -12,7 +19,8 @@ public final class GatewayStats: Sendable {
         public var statusClasses = [Int](repeating: 0, count: 6)
         public var errorsByType: [ProxyStatusError: Int] = [:]
         public var servers: [String: Server] = [:]
-        public var recentErrors: [RecentError] = []
+        /// The latest errors, oldest first (from ``GatewayStats/errors``).
+        public var recentErrors: [GatewayErrorEntry] = []
         public var upstreamConnectionsOpened = 0
         public var upstreamRequests = 0
         /// Tries after the first.
@@ -24,6 +32,13 @@ public final class GatewayStats: Sendable {
         public var reusedConnectionFailures = 0
         /// Downstream connections refused by a listener's `max_connections`.
         public var refusedConnections = 0
+        /// Incident notifications delivered to webhooks, failed after every retry, dropped (queue full).
+        public var webhooksDelivered = 0
+        public var webhookFailures = 0
+        public var webhooksDropped = 0
+        /// Errors and incidents the store could not keep: queue full, or a failed write.
+        public var storageDropped = 0
+        public var storageFailures = 0
     }
 
     /// Per-server counters.
@@ -34,16 +49,6 @@ public final class GatewayStats: Sendable {
         public var lastErrorTime: String?
     }
 
-    /// One of the latest gateway errors, for the admin API.
-    public struct RecentError: Sendable {
-        public var time: String
-        public var requestID: String
-        public var type: ProxyStatusError
-        public var upstream: String?
-        public var route: String?
-        public var details: String?
-    }
-
     /// The counters, with servers in slots (no string hashing per request); a slot per cluster and
     /// server name, kept across reloads so the counts go on.
     private struct State {
@@ -51,20 +56,30 @@ public final class GatewayStats: Sendable {
         var servers: [Server] = []
         var names: [String] = []
         var slots: [String: Int] = [:]
+        var clusters: [ClusterCounters] = []
+        var clusterNames: [String] = []
     }
 
     private let state: Mutex<State>
     private static let recentLimit = 50
 
-    public init() {
+    /// - Parameter errorHistory: how many gateway errors the ring keeps.
+    public init(errorHistory: Int = 1000) {
         self.state = Mutex(State())
+        self.errors = ErrorHistory(capacity: errorHistory)
     }
 
-    /// The slots of a configuration's servers, `[cluster][server]`: existing ones for servers the
-    /// stats already know (same cluster and address), new ones for the others.
-    public func slots(for snapshot: ProxySnapshot) -> [[Int]] {
+    /// The slots of a configuration's clusters and servers: existing ones for those the stats already
+    /// know (same cluster name; same cluster and address), new ones for the others.
+    public func slots(for snapshot: ProxySnapshot) -> StatSlots {
         self.state.withLock { state in
-            snapshot.clusters.map { runtime in
+            let clusters = snapshot.clusters.map { runtime in
+                if let slot = state.clusterNames.firstIndex(of: runtime.cluster.name) { return slot }
+                state.clusters.append(ClusterCounters())
+                state.clusterNames.append(runtime.cluster.name)
+                return state.clusters.count - 1
+            }
+            let servers = snapshot.clusters.map { runtime in
                 runtime.cluster.servers.map { server in
                     let name = server.address.description
                     let key = runtime.cluster.name + "\u{0}" + name
@@ -75,15 +90,23 @@ public final class GatewayStats: Sendable {
                     return state.servers.count - 1
                 }
             }
+            return StatSlots(servers: servers, clusters: clusters)
         }
     }
 
     /// Counts a finished request.
     ///
-    /// - Parameter slot: the server's slot (``slots(for:)``), -1 when none was chosen.
-    public func record(_ record: RequestRecord, slot server: Int, openedConnection: Bool) {
+    /// - Parameters:
+    ///   - slot: the server's slot (``slots(for:)``), -1 when none was chosen.
+    ///   - cluster: the cluster's slot, -1 when the request was not routed to one.
+    public func record(_ record: RequestRecord, slot server: Int, cluster: Int = -1, openedConnection: Bool) {
         self.state.withLock { state in
             state.snapshot.requests += 1
+            let hasCluster = cluster >= 0 && cluster < state.clusters.count
+            if hasCluster {
+                state.clusters[cluster].requests += 1
+                if record.receivedStatus != nil { state.clusters[cluster].receivedServerErrors += 1 }
+            }
             let statusClass = record.status / 100
             if statusClass >= 1 && statusClass <= 5 { state.snapshot.statusClasses[statusClass] += 1 }
             if openedConnection { state.snapshot.upstreamConnectionsOpened += 1 }
@@ -100,11 +123,43 @@ public final class GatewayStats: Sendable {
                 state.servers[server].lastError = failure.type
                 state.servers[server].lastErrorTime = time
             }
-            if state.snapshot.recentErrors.count >= Self.recentLimit { state.snapshot.recentErrors.removeFirst() }
-            state.snapshot.recentErrors.append(
-                RecentError(
-                    time: time, requestID: record.requestID, type: failure.type, upstream: record.upstream,
-                    route: record.route, details: failure.details))
+            if hasCluster, record.status >= 500 {
+                state.clusters[cluster].gatewayErrors += 1
+                state.clusters[cluster].errorsByType[failure.type, default: 0] += 1
+                if let upstream = record.upstream { state.clusters[cluster].errorsByServer[upstream, default: 0] += 1 }
+                if state.clusters[cluster].latestErrorIDs.count >= ClusterCounters.keptErrorIDs {
+                    state.clusters[cluster].latestErrorIDs.removeFirst()
+                }
+                state.clusters[cluster].latestErrorIDs.append(record.requestID)
+            }
+        }
+    }
+
+    /// Every cluster's counters, by name (for the incident monitor's tick).
+    public func clusterCounters() -> [String: ClusterCounters] {
+        self.state.withLock { state in
+            Dictionary(zip(state.clusterNames, state.clusters), uniquingKeysWith: { first, _ in first })
+        }
+    }
+
+    /// An event of incident delivery and storage (rare: control plane).
+    public enum IncidentEvent: Sendable {
+        case webhookDelivered
+        case webhookFailed
+        case webhookDropped
+        case storageDropped
+        case storageFailed
+    }
+
+    public func count(_ event: IncidentEvent) {
+        self.state.withLock { state in
+            switch event {
+            case .webhookDelivered: state.snapshot.webhooksDelivered += 1
+            case .webhookFailed: state.snapshot.webhookFailures += 1
+            case .webhookDropped: state.snapshot.webhooksDropped += 1
+            case .storageDropped: state.snapshot.storageDropped += 1
+            case .storageFailed: state.snapshot.storageFailures += 1
+            }
         }
     }
 
@@ -133,8 +188,10 @@ public final class GatewayStats: Sendable {
 
     /// The current counters.
     public func snapshot() -> Snapshot {
-        self.state.withLock { state in
+        let recent = Array(self.errors.entries(ErrorFilter(limit: Self.recentLimit)).reversed())
+        return self.state.withLock { state in
             var snapshot = state.snapshot
+            snapshot.recentErrors = recent
             // A server in several clusters is one line: its counts add up.
             for (slot, name) in state.names.enumerated() {
                 let counts = state.servers[slot]
@@ -150,4 +207,12 @@ public final class GatewayStats: Sendable {
             return snapshot
         }
     }
+}
+
+/// Where a configuration's clusters and servers count in ``GatewayStats``.
+public struct StatSlots: Sendable {
+    /// `[cluster][server]`.
+    public var servers: [[Int]]
+    /// By cluster index.
+    public var clusters: [Int]
 }

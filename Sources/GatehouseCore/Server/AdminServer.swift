@@ -99,17 +99,11 @@ public final class AdminServer: Sendable {
             }.joined(separator: ",")
             return cluster + "]}"
         }.joined(separator: ",")
-        json += "],\"recent_errors\":["
-        json += stats.recentErrors.reversed().map { error in
-            var item = "{\"time\":\"\(error.time)\",\"request_id\":\(JSONText.quoted(error.requestID))"
-            item += ",\"proxy_status\":\"\(error.type.token)\",\"status\":\(error.type.statusCode)"
-            item += ",\"upstream\":" + (error.upstream.map(JSONText.quoted) ?? "null")
-            item += ",\"route\":" + (error.route.map(JSONText.quoted) ?? "null")
-            item += ",\"cause\":" + JSONText.quoted(error.type.summary)
-            item += ",\"fix\":" + JSONText.quoted(error.type.fixHint)
-            item += ",\"details\":" + (error.details.map(JSONText.quoted) ?? "null") + "}"
-            return item
-        }.joined(separator: ",")
+        json += "],\"incidents\":{\"open\":\(proxy.incidents.incidents().filter(\.isOpen).count)"
+        json += ",\"webhooks_delivered\":\(stats.webhooksDelivered),\"webhook_failures\":\(stats.webhookFailures)"
+        json += ",\"webhooks_dropped\":\(stats.webhooksDropped),\"storage_dropped\":\(stats.storageDropped)"
+        json += ",\"storage_failures\":\(stats.storageFailures)},\"recent_errors\":["
+        json += stats.recentErrors.reversed().map(IncidentJSON.error).joined(separator: ",")
         return json + "]}\n"
     }
 }
@@ -199,6 +193,13 @@ private final class AdminHandler: ChannelInboundHandler {
         if segments == ["admin", "upstreams"], method == .GET {
             return self.proxy.controller.upstreamsReport()
         }
+        if segments == ["admin", "errors"], method == .GET {
+            let (status, json) = Self.errors(self.proxy, query: head.uri.split(separator: "?", maxSplits: 1).dropFirst().first)
+            return answer(status, json)
+        }
+        if segments == ["admin", "incidents"], method == .GET {
+            return answer(200, IncidentJSON.incidents(self.proxy.incidents.incidents()))
+        }
         if segments == ["admin", "config"], method == .GET {
             return answer(200, ConfigurationJSON.render(self.proxy.snapshot.configuration))
         }
@@ -220,7 +221,28 @@ private final class AdminHandler: ChannelInboundHandler {
         return answer(
             404,
             UpstreamController.errorJSON(
-                "not found: try /healthz, /readyz, /stats, /metrics, /admin/upstreams, /admin/config, POST /admin/reload, POST /admin/upstreams/CLUSTER/SERVER/drain|enable"))
+                "not found: try /healthz, /readyz, /stats, /metrics, /admin/upstreams, /admin/errors, /admin/incidents, /admin/config, POST /admin/reload, POST /admin/upstreams/CLUSTER/SERVER/drain|enable"))
+    }
+
+    /// `GET /admin/errors?cluster=&type=&server=&limit=`: the error history, newest first.
+    static func errors(_ proxy: ProxyServer, query: Substring?) -> (Int, String) {
+        let history = proxy.stats.errors
+        switch ErrorFilter.parse(query: String(query ?? ""), maxLimit: history.capacity) {
+        case .failure(let error):
+            return (400, UpstreamController.errorJSON(error.description))
+        case .success(let filter):
+            if let cluster = filter.cluster {
+                // A cluster a reload removed still has its history: known means configured or in the ring.
+                let configured = proxy.snapshot.configuration.clusters.map(\.name)
+                if !configured.contains(cluster) && !history.clusters().contains(cluster) {
+                    return (
+                        400,
+                        UpstreamController.errorJSON(
+                            "unknown cluster '\(cluster)' (clusters: \(configured.joined(separator: ", ")))"))
+                }
+            }
+            return (200, IncidentJSON.errors(history.entries(filter)))
+        }
     }
 
     /// Constant-time comparison, so the token cannot be guessed byte by byte from response times.

@@ -29,8 +29,35 @@ enum ConfigurationJSON {
         json += ",\"max_pipelined_requests\":\(limits.maxPipelinedRequests)}"
         json += ",\"trusted_proxies\":[" + configuration.trustedProxies.map { q($0.description) }.joined(separator: ",") + "]"
         json += ",\"clusters\":{" + configuration.clusters.map { "\(q($0.name)):" + Self.cluster($0) }.joined(separator: ",")
-        json += "},\"routes\":[" + configuration.routes.map(Self.route).joined(separator: ",") + "]}\n"
-        return json
+        json += "},\"routes\":[" + configuration.routes.map(Self.route).joined(separator: ",") + "]"
+        json += ",\"alerts\":" + Self.alerts(configuration.alerts)
+        json += ",\"storage\":"
+        if let storage = configuration.storage {
+            json += "{\"path\":\(q(storage.path)),\"retention\":\(d(storage.retention)),\"max_errors\":\(storage.maxErrors)}"
+        } else {
+            json += "null"
+        }
+        return json + "}\n"
+    }
+
+    private static func alerts(_ alerts: Alerts) -> String {
+        let incident = alerts.incident
+        var json = "{\"incident\":{\"window\":\(d(incident.window)),\"error_ratio\":\(incident.errorRatio)"
+        json += ",\"min_requests\":\(incident.minRequests),\"recovery\":\(d(incident.recovery))"
+        json += ",\"spike_factor\":\(incident.spikeFactor),\"interval\":\(d(incident.interval))},\"webhooks\":["
+        // The URL may carry a secret (Slack's hook path is one): only its scheme and host are shown.
+        json += alerts.webhooks.map { hook in
+            "{\"url\":\(q(Self.redacted(hook.url))),\"format\":\"\(hook.format.rawValue)\",\"timeout\":\(d(hook.timeout)),\"retries\":\(hook.retries)}"
+        }.joined(separator: ",")
+        return json + "]}"
+    }
+
+    /// `https://hooks.slack.com/…`: enough to recognise the receiver, not enough to post to it.
+    static func redacted(_ url: HTTPURL) -> String {
+        var shown = url
+        shown.path = "/"
+        let text = shown.description
+        return url.path == "/" ? text : text + "…"
     }
 
     private static func cluster(_ cluster: Cluster) -> String {

@@ -12,8 +12,8 @@ final class LoopGeneration {
     let snapshot: ProxySnapshot
     /// Receives passive-health events; nil for loops run without one (the in-memory tests).
     let controller: UpstreamController?
-    /// The stats slots of the configuration's servers, `[cluster][server]`.
-    let statSlots: [[Int]]
+    /// The stats slots of the configuration's clusters and servers.
+    let statSlots: StatSlots
     let metrics: GatewayMetrics
     /// The configuration's metric series, made once so a request looks nothing up.
     let instruments: Instruments
@@ -25,7 +25,7 @@ final class LoopGeneration {
     fileprivate var budgets: [RetryBudget]
 
     init(
-        snapshot: ProxySnapshot, controller: UpstreamController?, memberships: [ClusterMembership], statSlots: [[Int]],
+        snapshot: ProxySnapshot, controller: UpstreamController?, memberships: [ClusterMembership], statSlots: StatSlots,
         metrics: GatewayMetrics
     ) {
         self.snapshot = snapshot
@@ -55,10 +55,16 @@ final class LoopGeneration {
 
     /// The stats slot of a cluster's server, -1 for none.
     func statSlot(cluster: Int, server: Int) -> Int {
-        guard cluster >= 0, cluster < self.statSlots.count, server >= 0, server < self.statSlots[cluster].count else {
+        let servers = self.statSlots.servers
+        guard cluster >= 0, cluster < servers.count, server >= 0, server < servers[cluster].count else {
             return -1
         }
-        return self.statSlots[cluster][server]
+        return servers[cluster][server]
+    }
+
+    /// The stats slot of a cluster, -1 for none.
+    func statSlot(cluster: Int) -> Int {
+        cluster >= 0 && cluster < self.statSlots.clusters.count ? self.statSlots.clusters[cluster] : -1
     }
 }
 

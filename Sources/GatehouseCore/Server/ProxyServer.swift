@@ -12,6 +12,8 @@ public final class ProxyServer: Sendable {
     public let stats: GatewayStats
     /// The Prometheus series behind `GET /metrics`.
     public let metrics: GatewayMetrics
+    /// Incidents per cluster, from the stats' counters; ticks from ``start()`` to ``stop()``.
+    public let incidents: IncidentMonitor
     /// The running configuration and its controller; a reload replaces both at once.
     private let generation: NIOLockedValueBox<(snapshot: ProxySnapshot, controller: UpstreamController)>
     /// One reload at a time.
@@ -40,13 +42,16 @@ public final class ProxyServer: Sendable {
     ) {
         let snapshot = ProxySnapshot(configuration: configuration)
         let metrics = GatewayMetrics()
-        self.stats = GatewayStats()
+        let stats = GatewayStats()
+        self.stats = stats
         self.metrics = metrics
         self.group = group
         self.logger = logger
         self.accessLog = accessLog
-        self.generation = NIOLockedValueBox(
+        let generation = NIOLockedValueBox<(snapshot: ProxySnapshot, controller: UpstreamController)>(
             (snapshot, UpstreamController(snapshot: snapshot, loop: group.next(), logger: logger, resolve: resolve, metrics: metrics)))
+        self.generation = generation
+        self.incidents = IncidentMonitor(stats: stats) { generation.withLockedValue { $0.snapshot.configuration } }
         var states: [ObjectIdentifier: NIOLoopBoundBox<LoopState?>] = [:]
         for loop in group.makeIterator() {
             states[ObjectIdentifier(loop)] = NIOLoopBoundBox.makeEmptyBox(valueType: LoopState.self, eventLoop: loop)
@@ -68,6 +73,7 @@ public final class ProxyServer: Sendable {
     public func start() async throws -> [SocketAddress] {
         // Names resolved and first memberships published before the first request can arrive.
         try await self.controller.start().get()
+        self.incidents.start(on: self.controller.loop)
         var bound: [SocketAddress] = []
         for listener in self.snapshot.configuration.listeners {
             do {
@@ -250,6 +256,7 @@ public final class ProxyServer: Sendable {
     public func stop() async throws {
         let listeners = self.listeners.withLockedValue { $0 }
         for channel in listeners { try? await channel.close() }
+        self.incidents.stop()
         try? await self.controller.stop().get()
         let open = self.connections.withLockedValue { $0.values }
         for channel in open { try? await channel.close() }

@@ -1,6 +1,7 @@
 import Foundation
 import GatehouseConfig
 import GatehouseCore
+import GatehouseIncidents
 import GatehouseOrigins
 import Logging
 import NIOCore
@@ -23,6 +24,8 @@ final class TestGateway: Sendable {
     let admin: AdminServer?
     /// The admin server's bound port (0 when there is none).
     let adminPort: Int
+    /// The error store and webhook alerts, when started with `incidents: true`.
+    let incidents: GatewayIncidents?
     /// Origins started during the test (restarts), stopped with the gateway.
     private let adopted = Mutex<[LoopbackOrigin]>([])
     /// Ports of killed origins, held until their restart (or the shutdown).
@@ -30,8 +33,9 @@ final class TestGateway: Sendable {
 
     private init(
         group: MultiThreadedEventLoopGroup, proxy: ProxyServer, origins: [LoopbackOrigin], port: Int,
-        accessLogPath: String, admin: AdminServer?, adminPort: Int
+        accessLogPath: String, admin: AdminServer?, adminPort: Int, incidents: GatewayIncidents?
     ) {
+        self.incidents = incidents
         self.group = group
         self.proxy = proxy
         self.origins = origins
@@ -52,6 +56,7 @@ final class TestGateway: Sendable {
     ///     (use port 0) and its port is ``adminPort``.
     ///   - resolve: the resolver for servers given by name; nil = the system's.
     ///   - configure: last changes to the whole configuration (top-level sections a test needs).
+    ///   - incidents: attach the error store (`storage`) and the webhook alerts, as the CLI does.
     static func start(
         _ behaviors: [LoopbackOrigin.Behavior], extraServers: [HostPort] = [],
         timeouts: Cluster.Timeouts = Cluster.Timeouts(connect: .seconds(2), responseHeader: .seconds(5), idle: .seconds(5), request: .seconds(60)),
@@ -60,7 +65,7 @@ final class TestGateway: Sendable {
         exposeDetails: Bool = true, requestLimits: RequestLimits = RequestLimits(), threads: Int = 1,
         retries: Cluster.Retries = Cluster.Retries(attempts: 1),
         app: (([Cluster.Server]) -> Cluster)? = nil, admin: Admin? = nil, resolve: Resolver? = nil,
-        configure: ((inout GatehouseConfiguration) -> Void)? = nil
+        configure: ((inout GatehouseConfiguration) -> Void)? = nil, incidents withIncidents: Bool = false
     ) async throws -> TestGateway {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         var origins: [LoopbackOrigin] = []
@@ -91,11 +96,21 @@ final class TestGateway: Sendable {
         let addresses: [SocketAddress]
         var adminServer: AdminServer?
         var adminPort = 0
+        var incidents: GatewayIncidents?
         do {
             proxy = ProxyServer(
                 configuration: configuration, group: group, logger: logger,
                 accessLog: try AccessLogSink(target: .file(path)), resolve: resolve)
-            addresses = try await proxy.start()
+            if withIncidents {
+                incidents = try await GatewayIncidents.attach(
+                    to: proxy, group: group, logger: logger, backoffBase: .milliseconds(20))
+            }
+            do {
+                addresses = try await proxy.start()
+            } catch {
+                await incidents?.shutdown()
+                throw error
+            }
             if let admin {
                 let server = AdminServer(proxy: proxy, group: group)
                 adminServer = server
@@ -103,6 +118,7 @@ final class TestGateway: Sendable {
                     adminPort = try await server.start(host: admin.address.host, port: admin.address.port)?.port ?? 0
                 } catch {
                     try? await proxy.stop()
+                    await incidents?.shutdown()
                     throw error
                 }
             }
@@ -114,7 +130,7 @@ final class TestGateway: Sendable {
         }
         return TestGateway(
             group: group, proxy: proxy, origins: origins, port: addresses.first?.port ?? 0, accessLogPath: path,
-            admin: adminServer, adminPort: adminPort)
+            admin: adminServer, adminPort: adminPort, incidents: incidents)
     }
 
     /// Stops origin `index` and holds its port without listening (connections are refused, as
@@ -167,6 +183,7 @@ final class TestGateway: Sendable {
     func shutdown() async {
         await self.admin?.stop()
         try? await self.proxy.stop()
+        await self.incidents?.shutdown()
         for origin in self.origins + self.adopted.withLock({ $0 }) { try? await origin.stop() }
         for reservation in self.held.withLock({ $0.values }) { reservation.release() }
         try? await self.group.shutdownGracefully()
@@ -183,13 +200,13 @@ func withGateway<T>(
     retries: Cluster.Retries = Cluster.Retries(attempts: 1),
     threads: Int = 1, app: (([Cluster.Server]) -> Cluster)? = nil, admin: Admin? = nil,
     resolve: TestGateway.Resolver? = nil, configure: ((inout GatehouseConfiguration) -> Void)? = nil,
-    _ body: (TestGateway) async throws -> T
+    incidents: Bool = false, _ body: (TestGateway) async throws -> T
 ) async throws -> T {
     let gateway = try await TestGateway.start(
         behaviors, extraServers: extraServers, timeouts: timeouts, limits: limits, routes: routes,
         extraClusters: extraClusters, trustedProxies: trustedProxies, exposeDetails: exposeDetails,
         requestLimits: requestLimits, threads: threads, retries: retries, app: app, admin: admin, resolve: resolve,
-        configure: configure)
+        configure: configure, incidents: incidents)
     do {
         let result = try await body(gateway)
         await gateway.shutdown()
