@@ -4,6 +4,7 @@ import GatehouseConfig
 import GatehouseCore
 import GatehouseErrors
 import GatehouseExplain
+import GatehouseTracing
 import Logging
 import NIOCore
 import NIOPosix
@@ -162,6 +163,8 @@ struct GatewayProcess {
     let admin: AdminServer?
     let listenerAddresses: [SocketAddress]
     let adminAddress: SocketAddress?
+    /// The span export, when the configuration has a `tracing` section.
+    let tracing: TracingExporter?
 
     let configPath: String?
     let logger: Logger
@@ -176,12 +179,23 @@ struct GatewayProcess {
             printError("gatehouse: \(error)")
             throw ExitCode(1)
         }
-        let proxy = ProxyServer(configuration: configuration, group: group, logger: logger, accessLog: accessLog)
+        var tracing: TracingExporter? = nil
+        if let section = configuration.tracing {
+            do {
+                tracing = try TracingExporter(configuration: section, logger: logger)
+            } catch {
+                printError("gatehouse: cannot set up tracing export to \(section.endpoint): \(error)")
+                throw ExitCode(1)
+            }
+        }
+        let proxy = ProxyServer(
+            configuration: configuration, group: group, logger: logger, accessLog: accessLog, tracer: tracing?.tracer)
         let addresses: [SocketAddress]
         do {
             addresses = try await proxy.start()
         } catch {
             printError("gatehouse: \(error)")
+            await tracing?.shutdown()
             throw ExitCode(1)
         }
         var admin: AdminServer? = nil
@@ -201,13 +215,14 @@ struct GatewayProcess {
                     printError("gatehouse: cannot listen on admin address \(adminConfiguration.address): \(error)")
                 }
                 try? await proxy.stop()
+                await tracing?.shutdown()
                 throw ExitCode(1)
             }
             admin = server
         }
         return GatewayProcess(
-            proxy: proxy, admin: admin, listenerAddresses: addresses, adminAddress: adminAddress, configPath: configPath,
-            logger: logger)
+            proxy: proxy, admin: admin, listenerAddresses: addresses, adminAddress: adminAddress, tracing: tracing,
+            configPath: configPath, logger: logger)
     }
 
     /// Re-reads the configuration file and applies it; an invalid file changes nothing and says why.
@@ -223,8 +238,16 @@ struct GatewayProcess {
                 json: "{\"reloaded\":false,\"errors\":[" + lines.map(JSONText.quoted).joined(separator: ",")
                     + "],\"note\":\"the running configuration stays\"}\n")
         }
+        let previousTracing = proxy.snapshot.configuration.tracing
         do {
             let report = try await proxy.reload(configuration)
+            if previousTracing != configuration.tracing {
+                // The exporter and the tracer live as long as the process: say so rather than let
+                // the operator believe the new section is in force.
+                logger.warning(
+                    "the tracing section changed but is not applied by a reload: restart gatehouse to apply it; spans still go where they went",
+                    metadata: ["event": "reload_needs_restart"])
+            }
             return AdminAnswer(
                 status: 200,
                 json: "{\"reloaded\":true,\"changes\":[" + report.changes.map(JSONText.quoted).joined(separator: ",") + "]}\n")
@@ -263,6 +286,8 @@ struct GatewayProcess {
             printError("gatehouse: \(name): no new connections; finishing in-flight requests (up to \(drainTimeout) s)")
             let cut = await self.proxy.shutdownGracefully(timeout: .seconds(drainTimeout))
             await self.admin?.stop()
+            // After the proxy: the last requests' spans are in the batch, and are flushed now.
+            await self.tracing?.shutdown()
             printError(
                 cut == 0
                     ? "gatehouse: stopped; every accepted request completed"
@@ -277,6 +302,7 @@ struct GatewayProcess {
             lines.append("gatehouse: listener '\(listener.name)' on http://\(address.displayHostPort)/")
         }
         if let adminAddress { lines.append("gatehouse: admin on http://\(adminAddress.displayHostPort)/stats") }
+        if let tracing { lines.append("gatehouse: " + tracing.summary) }
         return lines
     }
 }

@@ -21,11 +21,14 @@ public struct GatehouseConfiguration: Sendable, Equatable {
     public var gatewayName: String
     /// Limits on what downstream clients may send.
     public var requestLimits: RequestLimits
+    /// Span export over OTLP; nil = tracing off.
+    public var tracing: TracingConfiguration?
 
     public init(
         listeners: [Listener], admin: Admin? = nil, accessLog: AccessLogTarget = .stdout, clusters: [Cluster],
         routes: [Route], trustedProxies: [AddressRange] = [], exposeDetails: Bool = false,
-        gatewayName: String = "gatehouse", requestLimits: RequestLimits = RequestLimits()
+        gatewayName: String = "gatehouse", requestLimits: RequestLimits = RequestLimits(),
+        tracing: TracingConfiguration? = nil
     ) {
         self.listeners = listeners
         self.admin = admin
@@ -36,6 +39,7 @@ public struct GatehouseConfiguration: Sendable, Equatable {
         self.exposeDetails = exposeDetails
         self.gatewayName = gatewayName
         self.requestLimits = requestLimits
+        self.tracing = tracing
     }
 
     /// The cluster with this name, if any.

@@ -17,6 +17,7 @@ struct RootDraft {
     var exposeDetails = false
     var gatewayName = "gatehouse"
     var requestLimits = RequestLimits()
+    var tracing: TracingConfiguration?
 
     static let fields: [Field<RootDraft>] = [
         Field("listeners", required: true) { $0.readListeners($1) },
@@ -28,6 +29,7 @@ struct RootDraft {
         Field("expose_details") { $0.exposeDetails = $1.bool() ?? false },
         Field("gateway_name") { $0.gatewayName = Self.token($1) ?? $0.gatewayName },
         Field("request_limits") { $1.walk(fields: RequestLimits.fields, into: &$0.requestLimits) },
+        Field("tracing") { $0.tracing = TracingDraft.read($1) },
     ]
 
     /// The checks that span sections, then the configuration if the walk found nothing wrong.
@@ -50,7 +52,7 @@ struct RootDraft {
         return GatehouseConfiguration(
             listeners: listeners, admin: self.admin?.value, accessLog: self.accessLog, clusters: clusters,
             routes: routes, trustedProxies: self.trustedProxies, exposeDetails: self.exposeDetails,
-            gatewayName: self.gatewayName, requestLimits: self.requestLimits)
+            gatewayName: self.gatewayName, requestLimits: self.requestLimits, tracing: self.tracing)
     }
 
     mutating func readListeners(_ value: Value) {

@@ -29,7 +29,18 @@ enum ConfigurationJSON {
         json += ",\"max_pipelined_requests\":\(limits.maxPipelinedRequests)}"
         json += ",\"trusted_proxies\":[" + configuration.trustedProxies.map { q($0.description) }.joined(separator: ",") + "]"
         json += ",\"clusters\":{" + configuration.clusters.map { "\(q($0.name)):" + Self.cluster($0) }.joined(separator: ",")
-        json += "},\"routes\":[" + configuration.routes.map(Self.route).joined(separator: ",") + "]}\n"
+        json += "},\"routes\":[" + configuration.routes.map(Self.route).joined(separator: ",") + "]"
+        json += ",\"tracing\":" + (configuration.tracing.map(Self.tracing) ?? "null") + "}\n"
+        return json
+    }
+
+    /// Header values are left out: they usually carry the collector's credentials.
+    private static func tracing(_ tracing: TracingConfiguration) -> String {
+        var json = "{\"endpoint\":\(q(tracing.endpoint)),\"protocol\":\(q(tracing.exportProtocol.rawValue))"
+        json += ",\"sample_ratio\":\(tracing.sampleRatio),\"service_name\":\(q(tracing.serviceName))"
+        json += ",\"timeout\":\(d(tracing.timeout)),\"schedule_delay\":\(d(tracing.scheduleDelay))"
+        json += ",\"max_queue_size\":\(tracing.maxQueueSize),\"headers\":{"
+        json += tracing.headers.map { "\(q($0.name)):\"(redacted)\"" }.joined(separator: ",") + "}}"
         return json
     }
 

@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import Synchronization
+import Tracing
 
 /// A real gateway on 127.0.0.1:0 in front of real loopback origins, with its access log in a
 /// temporary file (and, when asked, its admin server on 127.0.0.1:0); everything it starts is
@@ -52,6 +53,7 @@ final class TestGateway: Sendable {
     ///     (use port 0) and its port is ``adminPort``.
     ///   - resolve: the resolver for servers given by name; nil = the system's.
     ///   - configure: last changes to the whole configuration (top-level sections a test needs).
+    ///   - tracer: the proxy's tracer (tracing tests); nil = tracing off.
     static func start(
         _ behaviors: [LoopbackOrigin.Behavior], extraServers: [HostPort] = [],
         timeouts: Cluster.Timeouts = Cluster.Timeouts(connect: .seconds(2), responseHeader: .seconds(5), idle: .seconds(5), request: .seconds(60)),
@@ -60,7 +62,7 @@ final class TestGateway: Sendable {
         exposeDetails: Bool = true, requestLimits: RequestLimits = RequestLimits(), threads: Int = 1,
         retries: Cluster.Retries = Cluster.Retries(attempts: 1),
         app: (([Cluster.Server]) -> Cluster)? = nil, admin: Admin? = nil, resolve: Resolver? = nil,
-        configure: ((inout GatehouseConfiguration) -> Void)? = nil
+        configure: ((inout GatehouseConfiguration) -> Void)? = nil, tracer: (any Tracer)? = nil
     ) async throws -> TestGateway {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         var origins: [LoopbackOrigin] = []
@@ -94,7 +96,7 @@ final class TestGateway: Sendable {
         do {
             proxy = ProxyServer(
                 configuration: configuration, group: group, logger: logger,
-                accessLog: try AccessLogSink(target: .file(path)), resolve: resolve)
+                accessLog: try AccessLogSink(target: .file(path)), resolve: resolve, tracer: tracer)
             addresses = try await proxy.start()
             if let admin {
                 let server = AdminServer(proxy: proxy, group: group)
@@ -183,13 +185,13 @@ func withGateway<T>(
     retries: Cluster.Retries = Cluster.Retries(attempts: 1),
     threads: Int = 1, app: (([Cluster.Server]) -> Cluster)? = nil, admin: Admin? = nil,
     resolve: TestGateway.Resolver? = nil, configure: ((inout GatehouseConfiguration) -> Void)? = nil,
-    _ body: (TestGateway) async throws -> T
+    tracer: (any Tracer)? = nil, _ body: (TestGateway) async throws -> T
 ) async throws -> T {
     let gateway = try await TestGateway.start(
         behaviors, extraServers: extraServers, timeouts: timeouts, limits: limits, routes: routes,
         extraClusters: extraClusters, trustedProxies: trustedProxies, exposeDetails: exposeDetails,
         requestLimits: requestLimits, threads: threads, retries: retries, app: app, admin: admin, resolve: resolve,
-        configure: configure)
+        configure: configure, tracer: tracer)
     do {
         let result = try await body(gateway)
         await gateway.shutdown()
