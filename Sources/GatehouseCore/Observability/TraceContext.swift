@@ -79,12 +79,14 @@ public enum TraceStateHeader {
 
     /// Whether the value is a list of `key=value` members that any conforming parser accepts: keys
     /// `[a-z0-9_\-*/]` (one `tenant@system` form allowed), values printable ASCII without `,` and `=`,
-    /// members separated by `,` with optional spaces after it.
+    /// members separated by `,` with optional spaces after it. Stricter than the spec where the
+    /// tracer's own parser is (so it never refuses, and never logs, what passes here).
     public static func isValid(_ value: String) -> Bool {
         guard !value.isEmpty, value.utf8.count <= Self.maxBytes else { return false }
         var members = 0
         for rawMember in value.utf8.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false) {
-            let member = rawMember.drop { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+            // Spaces only after a comma: the tracer's parser refuses them anywhere else.
+            let member = members == 0 ? rawMember : rawMember.drop { $0 == UInt8(ascii: " ") }
             // Empty members are allowed by the spec but some parsers refuse them: not passed on.
             guard let equals = member.firstIndex(of: UInt8(ascii: "=")) else { return false }
             let key = member[member.startIndex..<equals]

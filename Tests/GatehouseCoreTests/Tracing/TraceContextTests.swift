@@ -59,6 +59,8 @@ import Tracing
         ("tenant@toolongsystemname=v", false),
         ("vendor=abc,,other=1", false),
         ("vendor=\u{7}", false),
+        (" vendor=abc", false),
+        ("vendor=abc,\tother=1", false),
     ])
     func tracestateIsChecked(_ value: String, _ valid: Bool) {
         #expect(TraceStateHeader.isValid(value) == valid)

@@ -3,6 +3,7 @@ import GatehouseConfig
 import GatehouseOrigins
 import GatehouseTracing
 import Logging
+import NIOCore
 import NIOPosix
 import Testing
 
