@@ -6,6 +6,7 @@ import GatehouseCore
 import GatehouseErrors
 import GatehouseExplain
 import GatehouseIncidents
+import GatehouseTracing
 import Logging
 import Metrics
 import NIOCore
@@ -205,6 +206,8 @@ struct GatewayProcess {
     let adminAddress: SocketAddress?
     /// The error and incident store (`storage`) and the webhook alerts.
     let incidents: GatewayIncidents
+    /// The span export, when the configuration has a `tracing` section.
+    let tracing: TracingExporter?
 
     let configPath: String?
     let logger: Logger
@@ -219,7 +222,17 @@ struct GatewayProcess {
             printError("gatehouse: \(error)")
             throw ExitCode(1)
         }
-        let proxy = ProxyServer(configuration: configuration, group: group, logger: logger, accessLog: accessLog)
+        var tracing: TracingExporter? = nil
+        if let section = configuration.tracing {
+            do {
+                tracing = try TracingExporter(configuration: section, logger: logger)
+            } catch {
+                printError("gatehouse: cannot set up tracing export to \(section.endpoint): \(error)")
+                throw ExitCode(1)
+            }
+        }
+        let proxy = ProxyServer(
+            configuration: configuration, group: group, logger: logger, accessLog: accessLog, tracer: tracing?.tracer)
         proxy.metrics.setBuildInfo(version: GatehouseVersion.string)
         // Libraries that report through swift-metrics land on the same /metrics page.
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: proxy.metrics.registry))
@@ -229,6 +242,7 @@ struct GatewayProcess {
             incidents = try await GatewayIncidents.attach(to: proxy, group: group, logger: logger)
         } catch {
             printError("gatehouse: cannot open storage \(configuration.storage?.path ?? ""): \(error)")
+            await tracing?.shutdown()
             throw ExitCode(1)
         }
         let addresses: [SocketAddress]
@@ -237,6 +251,7 @@ struct GatewayProcess {
         } catch {
             printError("gatehouse: \(error)")
             await incidents.shutdown()
+            await tracing?.shutdown()
             throw ExitCode(1)
         }
         var admin: AdminServer? = nil
@@ -257,12 +272,13 @@ struct GatewayProcess {
                 }
                 try? await proxy.stop()
                 await incidents.shutdown()
+                await tracing?.shutdown()
                 throw ExitCode(1)
             }
             admin = server
         }
         return GatewayProcess(
-            proxy: proxy, admin: admin, listenerAddresses: addresses, adminAddress: adminAddress, incidents: incidents,
+            proxy: proxy, admin: admin, listenerAddresses: addresses, adminAddress: adminAddress, incidents: incidents, tracing: tracing,
             configPath: configPath, logger: logger)
     }
 
@@ -280,9 +296,17 @@ struct GatewayProcess {
                 json: "{\"reloaded\":false,\"errors\":[" + lines.map(JSONText.quoted).joined(separator: ",")
                     + "],\"note\":\"the running configuration stays\"}\n")
         }
+        let previousTracing = proxy.snapshot.configuration.tracing
         do {
             let report = try await proxy.reload(configuration)
             proxy.metrics.countReload(success: true)
+            if previousTracing != configuration.tracing {
+                // The exporter and the tracer live as long as the process: say so rather than let
+                // the operator believe the new section is in force.
+                logger.warning(
+                    "the tracing section changed but is not applied by a reload: restart gatehouse to apply it; spans still go where they went",
+                    metadata: ["event": "reload_needs_restart"])
+            }
             return AdminAnswer(
                 status: 200,
                 json: "{\"reloaded\":true,\"changes\":[" + report.changes.map(JSONText.quoted).joined(separator: ",") + "]}\n")
@@ -323,6 +347,8 @@ struct GatewayProcess {
             let cut = await self.proxy.shutdownGracefully(timeout: .seconds(drainTimeout))
             await self.admin?.stop()
             await self.incidents.shutdown()
+            // After the proxy: the last requests' spans are in the batch, and are flushed now.
+            await self.tracing?.shutdown()
             printError(
                 cut == 0
                     ? "gatehouse: stopped; every accepted request completed"
@@ -337,6 +363,7 @@ struct GatewayProcess {
             lines.append("gatehouse: listener '\(listener.name)' on http://\(address.displayHostPort)/")
         }
         if let adminAddress { lines.append("gatehouse: admin on http://\(adminAddress.displayHostPort)/stats") }
+        if let tracing { lines.append("gatehouse: " + tracing.summary) }
         return lines
     }
 }

@@ -185,15 +185,18 @@ extension Value {
     }
 
     /// A share written `0.05` or `5%`, above 0 and at most 1.
-    func ratio() -> Double? {
+    /// A share written as a number (`0.05`) or a percentage (`5%`), above 0 (or from 0 when
+    /// `allowingZero`) and at most 1.
+    func ratio(allowingZero: Bool = false, example: String = "0.05 or 5%") -> Double? {
         guard case .scalar(let scalar) = self.node, !Walker.isNull(scalar) else {
-            self.error("expected a ratio for \(self.subject) (0.05 or 5%), got \(Walker.describe(self.node))")
+            self.error("expected a ratio for \(self.subject) (\(example)), got \(Walker.describe(self.node))")
             return nil
         }
         let text = scalar.string
         let number = text.hasSuffix("%") ? Double(text.dropLast()).map { $0 / 100 } : Double(text)
-        guard let number, number > 0, number <= 1 else {
-            self.error("\(self.subject) must be a ratio above 0 and at most 1 (0.05 or 5%), got '\(text)'")
+        guard let number, number.isFinite, allowingZero ? number >= 0 : number > 0, number <= 1 else {
+            let range = allowingZero ? "from 0 to 1" : "above 0 and at most 1"
+            self.error("\(self.subject) must be a ratio \(range) (\(example)), got '\(text)'")
             return nil
         }
         return number

@@ -25,12 +25,14 @@ public struct GatehouseConfiguration: Sendable, Equatable {
     public var alerts: Alerts
     /// Where errors and incidents are kept across restarts; nil: in memory only.
     public var storage: Storage?
+    /// Span export over OTLP; nil = tracing off.
+    public var tracing: TracingConfiguration?
 
     public init(
         listeners: [Listener], admin: Admin? = nil, accessLog: AccessLogTarget = .stdout, clusters: [Cluster],
         routes: [Route], trustedProxies: [AddressRange] = [], exposeDetails: Bool = false,
         gatewayName: String = "gatehouse", requestLimits: RequestLimits = RequestLimits(), alerts: Alerts = Alerts(),
-        storage: Storage? = nil
+        storage: Storage? = nil, tracing: TracingConfiguration? = nil
     ) {
         self.listeners = listeners
         self.admin = admin
@@ -43,6 +45,7 @@ public struct GatehouseConfiguration: Sendable, Equatable {
         self.requestLimits = requestLimits
         self.alerts = alerts
         self.storage = storage
+        self.tracing = tracing
     }
 
     /// The cluster with this name, if any.

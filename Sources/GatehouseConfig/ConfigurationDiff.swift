@@ -2,9 +2,11 @@
 /// and the report of `POST /admin/reload`.
 public enum ConfigurationDiff {
     /// One line per change, in this order: clusters (added, servers added or removed, settings changed,
-    /// removed), routes, listeners, then alerts and storage. Empty when nothing a reload applies has changed.
+    /// removed), routes, listeners, then alerts and storage, then tracing (which a reload does not
+    /// apply: said so in its line). Empty when nothing has changed.
     public static func changes(_ old: GatehouseConfiguration, _ new: GatehouseConfiguration) -> [String] {
         self.clusters(old, new) + self.routes(old, new) + self.listeners(old, new) + self.alerts(old, new)
+            + self.tracing(old, new)
     }
 
     /// Incident settings and webhooks apply at once; the storage file is opened at start only.
@@ -25,6 +27,18 @@ public enum ConfigurationDiff {
         }
         if old.storage != new.storage { changes.append("storage changed (applies at the next start)") }
         return changes
+    }
+
+    /// The exporter runs for the life of the process, so a changed section waits for a restart;
+    /// the line says so rather than let the operator believe it applied.
+    static func tracing(_ old: GatehouseConfiguration, _ new: GatehouseConfiguration) -> [String] {
+        switch (old.tracing, new.tracing) {
+        case (nil, nil): return []
+        case (nil, .some): return ["tracing added (takes effect at the next restart)"]
+        case (.some, nil): return ["tracing removed (takes effect at the next restart)"]
+        case (.some(let before), .some(let after)):
+            return before == after ? [] : ["tracing changed (takes effect at the next restart)"]
+        }
     }
 
     static func clusters(_ old: GatehouseConfiguration, _ new: GatehouseConfiguration) -> [String] {

@@ -19,6 +19,7 @@ struct RootDraft {
     var requestLimits = RequestLimits()
     var alerts = Alerts()
     var storage: Storage?
+    var tracing: TracingConfiguration?
 
     static let fields: [Field<RootDraft>] = [
         Field(
@@ -58,6 +59,9 @@ struct RootDraft {
         Field("storage", .mapping(Storage.Draft.fields), doc: "Where errors and incidents are kept across restarts (SQLite).") {
             $0.storage = Storage.read($1)
         },
+        Field("tracing", TracingDraft.shape, doc: "Span export over OTLP/HTTP (off when absent).") {
+            $0.tracing = TracingDraft.read($1)
+        },
     ]
 
     /// The checks that span sections, then the configuration if the walk found nothing wrong.
@@ -80,7 +84,8 @@ struct RootDraft {
         return GatehouseConfiguration(
             listeners: listeners, admin: self.admin?.value, accessLog: self.accessLog, clusters: clusters,
             routes: routes, trustedProxies: self.trustedProxies, exposeDetails: self.exposeDetails,
-            gatewayName: self.gatewayName, requestLimits: self.requestLimits, alerts: self.alerts, storage: self.storage)
+            gatewayName: self.gatewayName, requestLimits: self.requestLimits, alerts: self.alerts, storage: self.storage,
+            tracing: self.tracing)
     }
 
     mutating func readListeners(_ value: Value) {

@@ -125,6 +125,7 @@ extension DownstreamHandler {
         exchange.attemptStart = .now()
         exchange.target = endpoint.server
         exchange.record.upstream = endpoint.display
+        if let parent = exchange.serverSpan { self.startAttemptSpan(exchange, parent: parent, endpoint: endpoint) }
         return endpoint
     }
 
@@ -200,6 +201,8 @@ extension DownstreamHandler {
     }
 
     private func attach(_ upstream: UpstreamHandler, to exchange: Exchange, reused: Bool) {
+        // The client span of this try exists by now: its id goes upstream in this head.
+        if let span = exchange.attemptSpan { self.injectTrace(exchange, span: span) }
         guard let head = exchange.upstreamHead else { return }
         exchange.upstream = upstream
         upstream.progress.bytesReceived = false
@@ -343,6 +346,12 @@ extension DownstreamHandler {
                     server: upstream, error: exchange.record.failure?.type.token,
                     milliseconds: Double((now - exchange.attemptStart).nanoseconds) / 1_000_000))
         }
+        if exchange.attemptSpan != nil {
+            let failure = exchange.record.failure
+            self.endAttemptSpan(
+                exchange, error: failure?.type.token, status: exchange.record.upstreamStatus, details: failure?.details)
+        }
+        if exchange.serverSpan != nil { self.endServerSpan(exchange) }
         let record = exchange.record
         self.loop.stats.record(
             record, slot: exchange.generation.statSlot(cluster: exchange.cluster, server: exchange.target),

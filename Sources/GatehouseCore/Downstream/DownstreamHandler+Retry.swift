@@ -60,6 +60,9 @@ extension DownstreamHandler {
             RequestRecord.Attempt(
                 server: endpoint.display, error: error,
                 milliseconds: Double((now - exchange.attemptStart).nanoseconds) / 1_000_000))
+        if exchange.attemptSpan != nil {
+            self.endAttemptSpan(exchange, error: failure?.type.token, status: status, details: failure?.details)
+        }
         exchange.endpoint = nil
         exchange.tried.append(endpoint.id)
         self.endAttempt(endpoint, failure: failure?.type, status: status ?? 0, generation: exchange.generation)

@@ -275,6 +275,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
         exchange.record.host = head.headers.first(name: "host")
         exchange.record.requestID = Self.acceptableRequestID(head.headers.first(name: "x-request-id"))
             ?? self.loop.makeRequestID()
+        if let tracer = self.loop.tracer { self.startServerSpan(exchange, tracer: tracer) }
         return exchange
     }
 

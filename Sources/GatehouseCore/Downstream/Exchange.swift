@@ -1,6 +1,7 @@
 import GatehouseConfig
 import NIOCore
 import NIOHTTP1
+import Tracing
 
 /// One request/response exchange of a downstream connection: what it is, where it stands, and its
 /// record. A class so the handler and the connect callback share it without copies; loop-bound.
@@ -59,6 +60,12 @@ final class Exchange {
     var bufferedBytes = 0
     /// Request body bytes received so far (for `request_limits.max_body_bytes`).
     var requestBodyBytes: Int64 = 0
+
+    // Tracing: both nil when it is off (nothing is allocated for them).
+    /// The request's server span, from its head to its record.
+    var serverSpan: (any Span)?
+    /// The current try's client span; its id is the parent the upstream sees in `traceparent`.
+    var attemptSpan: (any Span)?
 
     // Progress.
     var requestComplete = false

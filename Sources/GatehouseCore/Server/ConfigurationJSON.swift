@@ -37,6 +37,7 @@ enum ConfigurationJSON {
         } else {
             json += "null"
         }
+        json += ",\"tracing\":" + (configuration.tracing.map(Self.tracing) ?? "null")
         return json + "}\n"
     }
 
@@ -58,6 +59,16 @@ enum ConfigurationJSON {
         shown.path = "/"
         let text = shown.description
         return url.path == "/" ? text : text + "…"
+    }
+
+    /// Header values are left out: they usually carry the collector's credentials.
+    private static func tracing(_ tracing: TracingConfiguration) -> String {
+        var json = "{\"endpoint\":\(q(tracing.endpoint)),\"protocol\":\(q(tracing.exportProtocol.rawValue))"
+        json += ",\"sample_ratio\":\(tracing.sampleRatio),\"service_name\":\(q(tracing.serviceName))"
+        json += ",\"timeout\":\(d(tracing.timeout)),\"schedule_delay\":\(d(tracing.scheduleDelay))"
+        json += ",\"max_queue_size\":\(tracing.maxQueueSize),\"headers\":{"
+        json += tracing.headers.map { "\(q($0.name)):\"(redacted)\"" }.joined(separator: ",") + "}}"
+        return json
     }
 
     private static func cluster(_ cluster: Cluster) -> String {

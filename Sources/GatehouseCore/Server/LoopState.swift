@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import Prometheus
 import Synchronization
+import Tracing
 
 /// What one event loop uses for the requests of one configuration: its snapshot, the controller
 /// that publishes its memberships, its balancer cursors and retry budgets. A reload gives the loop a
@@ -139,6 +140,8 @@ final class LoopState {
     let logger: Logger
     let accessLog: AccessLogBuffer
     let sweeper: DeadlineSweeper
+    /// Makes the spans of this loop's exchanges; nil = tracing off, checked once per request.
+    let tracer: (any Tracer)?
     /// Opens upstream connections (TCP; the tests swap in in-memory channels).
     var connector: any UpstreamConnector = SocketUpstreamConnector()
     /// The configuration new exchanges start with.
@@ -152,9 +155,11 @@ final class LoopState {
 
     init(
         eventLoop: any EventLoop, snapshot: ProxySnapshot, stats: GatewayStats, metrics: GatewayMetrics, logger: Logger,
-        accessLog: AccessLogSink, controller: UpstreamController? = nil, memberships: [ClusterMembership]? = nil
+        accessLog: AccessLogSink, controller: UpstreamController? = nil, memberships: [ClusterMembership]? = nil,
+        tracer: (any Tracer)? = nil
     ) {
         self.eventLoop = eventLoop
+        self.tracer = tracer
         self.stats = stats
         self.metrics = metrics
         self.logger = logger

@@ -5,6 +5,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import Synchronization
+import Tracing
 
 /// The gateway: binds the configured listeners and serves them on an event-loop group, one
 /// ``DownstreamHandler`` per connection, with per-loop upstream pools.
@@ -29,6 +30,9 @@ public final class ProxyServer: Sendable {
     private let listeners = NIOLockedValueBox<[any Channel]>([])
     private let boundListeners = NIOLockedValueBox<[ListenerKey: (channel: any Channel, open: ListenerConnections)]>([:])
     private let connections = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
+    /// Makes the spans of every request; nil = tracing off. An instance, not the process-global
+    /// `InstrumentationSystem`, so gateways in one process (the tests) each trace to their own place.
+    private let tracer: (any Tracer)?
 
     /// - Parameters:
     ///   - configuration: the validated configuration.
@@ -36,10 +40,14 @@ public final class ProxyServer: Sendable {
     ///   - logger: the error log.
     ///   - accessLog: where access-log lines go.
     ///   - resolve: how server names are resolved (the system resolver unless a test names its own).
+    ///   - tracer: makes a server span per request and a client span per upstream try, and
+    ///     propagates W3C trace context upstream; nil = tracing off.
     public init(
         configuration: GatehouseConfiguration, group: any EventLoopGroup, logger: Logger, accessLog: AccessLogSink,
-        resolve: (@Sendable (String, Int, any EventLoop) -> EventLoopFuture<Result<[SocketAddress], SystemResolver.Failure>>)? = nil
+        resolve: (@Sendable (String, Int, any EventLoop) -> EventLoopFuture<Result<[SocketAddress], SystemResolver.Failure>>)? = nil,
+        tracer: (any Tracer)? = nil
     ) {
+        self.tracer = tracer
         let snapshot = ProxySnapshot(configuration: configuration)
         let metrics = GatewayMetrics()
         let stats = GatewayStats()
@@ -321,7 +329,7 @@ public final class ProxyServer: Sendable {
         let (snapshot, controller) = self.generation.withLockedValue { ($0.snapshot, $0.controller) }
         let state = LoopState(
             eventLoop: eventLoop, snapshot: snapshot, stats: self.stats, metrics: self.metrics, logger: self.logger,
-            accessLog: self.accessLog, controller: controller, memberships: [])
+            accessLog: self.accessLog, controller: controller, memberships: [], tracer: self.tracer)
         state.current.install(memberships: controller.subscribe(state, generation: state.current))
         box?.value = state
         return state

@@ -7,6 +7,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import Synchronization
+import Tracing
 
 /// A real gateway on 127.0.0.1:0 in front of real loopback origins, with its access log in a
 /// temporary file (and, when asked, its admin server on 127.0.0.1:0); everything it starts is
@@ -57,6 +58,7 @@ final class TestGateway: Sendable {
     ///   - resolve: the resolver for servers given by name; nil = the system's.
     ///   - configure: last changes to the whole configuration (top-level sections a test needs).
     ///   - incidents: attach the error store (`storage`) and the webhook alerts, as the CLI does.
+    ///   - tracer: the proxy's tracer (tracing tests); nil = tracing off.
     static func start(
         _ behaviors: [LoopbackOrigin.Behavior], extraServers: [HostPort] = [],
         timeouts: Cluster.Timeouts = Cluster.Timeouts(connect: .seconds(2), responseHeader: .seconds(5), idle: .seconds(5), request: .seconds(60)),
@@ -65,7 +67,8 @@ final class TestGateway: Sendable {
         exposeDetails: Bool = true, requestLimits: RequestLimits = RequestLimits(), threads: Int = 1,
         retries: Cluster.Retries = Cluster.Retries(attempts: 1),
         app: (([Cluster.Server]) -> Cluster)? = nil, admin: Admin? = nil, resolve: Resolver? = nil,
-        configure: ((inout GatehouseConfiguration) -> Void)? = nil, incidents withIncidents: Bool = false
+        configure: ((inout GatehouseConfiguration) -> Void)? = nil, incidents withIncidents: Bool = false,
+        tracer: (any Tracer)? = nil
     ) async throws -> TestGateway {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         var origins: [LoopbackOrigin] = []
@@ -100,7 +103,7 @@ final class TestGateway: Sendable {
         do {
             proxy = ProxyServer(
                 configuration: configuration, group: group, logger: logger,
-                accessLog: try AccessLogSink(target: .file(path)), resolve: resolve)
+                accessLog: try AccessLogSink(target: .file(path)), resolve: resolve, tracer: tracer)
             if withIncidents {
                 incidents = try await GatewayIncidents.attach(
                     to: proxy, group: group, logger: logger, backoffBase: .milliseconds(20))
@@ -200,13 +203,13 @@ func withGateway<T>(
     retries: Cluster.Retries = Cluster.Retries(attempts: 1),
     threads: Int = 1, app: (([Cluster.Server]) -> Cluster)? = nil, admin: Admin? = nil,
     resolve: TestGateway.Resolver? = nil, configure: ((inout GatehouseConfiguration) -> Void)? = nil,
-    incidents: Bool = false, _ body: (TestGateway) async throws -> T
+    incidents: Bool = false, tracer: (any Tracer)? = nil, _ body: (TestGateway) async throws -> T
 ) async throws -> T {
     let gateway = try await TestGateway.start(
         behaviors, extraServers: extraServers, timeouts: timeouts, limits: limits, routes: routes,
         extraClusters: extraClusters, trustedProxies: trustedProxies, exposeDetails: exposeDetails,
         requestLimits: requestLimits, threads: threads, retries: retries, app: app, admin: admin, resolve: resolve,
-        configure: configure, incidents: incidents)
+        configure: configure, incidents: incidents, tracer: tracer)
     do {
         let result = try await body(gateway)
         await gateway.shutdown()
