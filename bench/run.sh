@@ -5,8 +5,8 @@
 #   bench/run.sh                       # full run (about 30 minutes)
 #   TESTS="small big" ROUNDS=3 DURATION=5 bench/run.sh    # a quick look
 #
-# Builds the release binary (with -enforce-exclusivity=unchecked, measured as a fair win:
-# it keeps bounds and overflow checks), writes a one-event-loop config that forwards every path
+# Builds the release binary (Package.swift gives release builds -enforce-exclusivity=unchecked,
+# measured as a fair win: it keeps bounds and overflow checks) unless GATEHOUSE_BIN names one, writes a one-event-loop config that forwards every path
 # to the harness's origin with the access log off (as the peers run), and hands it to peers.sh.
 # Installs the peers from Debian when missing. Prints the harness's summary table.
 set -euo pipefail
@@ -22,8 +22,13 @@ if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq && apt-get install -y -qq nginx haproxy caddy wrk curl util-linux iproute2 >/dev/null
 fi
 
-(cd "$repo" && swift build -c release -Xswiftc -enforce-exclusivity=unchecked --product gatehouse)
-bin="$repo/.build/release/gatehouse"
+# GATEHOUSE_BIN: a release binary built already (scripts/release-build.sh's, for example).
+if [ -n "${GATEHOUSE_BIN:-}" ]; then
+    bin=$GATEHOUSE_BIN
+else
+    (cd "$repo" && swift build -c release --product gatehouse)
+    bin="$repo/.build/release/gatehouse"
+fi
 port=${GATEHOUSE_PORT:-18021}
 config="${WORKDIR:-/tmp/perf/peers}-gatehouse.yaml"
 mkdir -p "$(dirname "$config")"

@@ -196,14 +196,17 @@ public final class ErrorHistory: Sendable {
     }
 }
 
-/// Percent-decoding of query parameters (`+` is a space in forms).
+/// Percent-decoding of the admin API's paths and query parameters.
 enum QueryText {
-    static func decoded(_ text: Substring) -> String {
-        guard text.contains("%") || text.contains("+") else { return String(text) }
+    /// Percent-decoding (`%5B%3A%3A1%5D%3A8080` → `[::1]:8080`); invalid escapes are kept as written.
+    ///
+    /// - Parameter plusAsSpace: `+` is a space in a query (form encoding), not in a path segment.
+    static func decoded(_ text: Substring, plusAsSpace: Bool = true) -> String {
+        guard text.contains("%") || (plusAsSpace && text.contains("+")) else { return String(text) }
         var bytes: [UInt8] = []
         var rest = Array(text.utf8)[...]
         while let byte = rest.popFirst() {
-            if byte == UInt8(ascii: "+") {
+            if plusAsSpace, byte == UInt8(ascii: "+") {
                 bytes.append(UInt8(ascii: " "))
             } else if byte == UInt8(ascii: "%"), rest.count >= 2,
                 let value = UInt8(String(decoding: rest.prefix(2), as: UTF8.self), radix: 16)

@@ -162,7 +162,7 @@ private final class AdminHandler: ChannelInboundHandler {
     private func route(_ head: HTTPRequestHead) -> EventLoopFuture<AdminAnswer> {
         let eventLoop = self.proxy.controller.loop
         let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? "/"
-        let segments = path.split(separator: "/").map { Self.percentDecoded(String($0)) }
+        let segments = path.split(separator: "/").map { QueryText.decoded($0, plusAsSpace: false) }
         func answer(_ status: Int, _ json: String) -> EventLoopFuture<AdminAnswer> {
             eventLoop.makeSucceededFuture(AdminAnswer(status: status, json: json))
         }
@@ -259,24 +259,6 @@ private final class AdminHandler: ChannelInboundHandler {
             difference |= left ^ right
         }
         return difference == 0
-    }
-
-    /// `%5B%3A%3A1%5D%3A8080` → `[::1]:8080`; invalid escapes are kept as written.
-    static func percentDecoded(_ text: String) -> String {
-        guard text.contains("%") else { return text }
-        var bytes: [UInt8] = []
-        var iterator = Array(text.utf8)[...]
-        while let byte = iterator.popFirst() {
-            if byte == UInt8(ascii: "%"), iterator.count >= 2,
-                let value = UInt8(String(decoding: iterator.prefix(2), as: UTF8.self), radix: 16)
-            {
-                bytes.append(value)
-                iterator = iterator.dropFirst(2)
-            } else {
-                bytes.append(byte)
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     private func respond(_ context: ChannelHandlerContext, _ answer: AdminAnswer, version: HTTPVersion, keepAlive: Bool) {

@@ -39,7 +39,7 @@ struct IncidentAlertsTests {
     @Test("a scripted outage: the webhook gets exactly one opened and one resolved, in that order")
     func outage() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let hook = try await HookReceiver.start(group: group)
+        let hook = try await WebhookReceiver.start(group: group)
         do {
             let webhook = Webhook(url: HTTPURL(scheme: .http, host: "127.0.0.1", port: hook.port, path: "/hook"), timeout: .seconds(2))
             try await withGateway(
@@ -116,7 +116,7 @@ struct IncidentAlertsTests {
     @Test("a webhook failing its first attempts gets the message after the retries")
     func retried() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let hook = try await HookReceiver.start(failing: 2, group: group)
+        let hook = try await WebhookReceiver.start(failing: 2, group: group)
         let alerting = try Alerting(
             [Webhook(url: HTTPURL(scheme: .http, host: "127.0.0.1", port: hook.port, path: "/hook"), retries: 3)], group: group)
         do {
@@ -143,7 +143,7 @@ struct IncidentAlertsTests {
     @Test("retries spent: the failure is logged and counted, and the message goes first with the next one")
     func keptForNext() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let hook = try await HookReceiver.start(failing: 3, group: group)
+        let hook = try await WebhookReceiver.start(failing: 3, group: group)
         let alerting = try Alerting(
             [Webhook(url: HTTPURL(scheme: .http, host: "127.0.0.1", port: hook.port, path: "/hook"), retries: 1)], group: group)
         do {
@@ -171,7 +171,7 @@ struct IncidentAlertsTests {
     @Test("format slack: a {\"text\": …} body in words")
     func slack() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let hook = try await HookReceiver.start(group: group)
+        let hook = try await WebhookReceiver.start(group: group)
         let alerting = try Alerting(
             [Webhook(url: HTTPURL(scheme: .http, host: "127.0.0.1", port: hook.port, path: "/hook"), format: .slack)],
             group: group)
