@@ -5,9 +5,6 @@ import PackageDescription
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("MemberImportVisibility"),
-    // Release builds skip the run-time exclusivity checks (the compile-time ones stay): measured at
-    // 16-26 % of the data path's throughput (bench/RESULTS.md), so the binary shipped is the one benchmarked.
-    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
 ]
 
 let package = Package(

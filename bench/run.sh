@@ -5,8 +5,9 @@
 #   bench/run.sh                       # full run (about 30 minutes)
 #   TESTS="small big" ROUNDS=3 DURATION=5 bench/run.sh    # a quick look
 #
-# Builds the release binary (Package.swift gives release builds -enforce-exclusivity=unchecked,
-# measured as a fair win: it keeps bounds and overflow checks) unless GATEHOUSE_BIN names one, writes a one-event-loop config that forwards every path
+# Builds the release binary (with -enforce-exclusivity=unchecked for every module, NIO's included,
+# as scripts/release-build.sh builds the shipped one: measured as a fair win, it keeps bounds and
+# overflow checks) unless GATEHOUSE_BIN names one, writes a one-event-loop config that forwards every path
 # to the harness's origin with the access log off (as the peers run), and hands it to peers.sh.
 # Installs the peers from Debian when missing. Prints the harness's summary table.
 set -euo pipefail
@@ -26,7 +27,7 @@ fi
 if [ -n "${GATEHOUSE_BIN:-}" ]; then
     bin=$GATEHOUSE_BIN
 else
-    (cd "$repo" && swift build -c release --product gatehouse)
+    (cd "$repo" && swift build -c release -Xswiftc -enforce-exclusivity=unchecked --product gatehouse)
     bin="$repo/.build/release/gatehouse"
 fi
 port=${GATEHOUSE_PORT:-18021}

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The release recipe: one self-contained binary with the Swift runtime linked statically
 # (--static-swift-stdlib; it needs only glibc, libstdc++ and libm from the host), stripped, at
-# dist/gatehouse. Then the binary itself is tried: --version, check of the shipped example, and the
+# dist/gatehouse, built as bench/run.sh builds the benchmarked one (run-time exclusivity checks off in
+# every module; bounds and overflow checks stay). Then the binary itself is tried: --version, check of the shipped example, and the
 # demo smoke test. Usage: scripts/release-build.sh [OUTPUT_DIR]
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="${1:-$repo/dist}"
 cd "$repo"
-swift build -c release --static-swift-stdlib --product gatehouse --scratch-path .build-static
+swift build -c release --static-swift-stdlib -Xswiftc -enforce-exclusivity=unchecked --product gatehouse --scratch-path .build-static
 mkdir -p "$out"
 strip -o "$out/gatehouse" .build-static/release/gatehouse
 bin="$out/gatehouse"
