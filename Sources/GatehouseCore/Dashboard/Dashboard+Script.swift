@@ -29,7 +29,7 @@ extension Dashboard {
               else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
               else el.setAttribute(k, v === true ? "" : String(v));
             }
-            for (const c of children.flat()) {
+            for (const c of children.flat(Infinity)) {
               if (c === null || c === undefined || c === false) continue;
               el.append(c instanceof Node ? c : document.createTextNode(String(c)));
             }
