@@ -113,10 +113,16 @@ extension Dashboard {
           });
           window.addEventListener("resize", () => { if (last.timeline) drawAllCharts(last.timeline); });
 
+          // Redrawing replaces the buttons: keep the keyboard focus on the same one.
           function render(upstreams, timeline, incidents, errors) {
+            const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.focus : null;
             renderIncidents(incidents.incidents || []);
             renderClusters(upstreams.clusters || [], timeline);
             renderErrors(errors.errors || []);
+            if (focused) {
+              const again = document.querySelector('[data-focus="' + CSS.escape(focused) + '"]');
+              if (again) again.focus();
+            }
           }
 
           function renderIncidents(list) {
@@ -198,8 +204,8 @@ extension Dashboard {
               if (err) draw(err, series, true);
               const recent = (a) => sum(a.slice(-6)) / sum(sec.slice(-6));
               const rate = $("rate-" + id), erate = $("erate-" + id);
-              if (rate) rate.textContent = fmt(recent(t.requests)) + " /s now";
-              if (erate) erate.textContent = fmt(recent(t.errors)) + " /s now";
+              if (rate) rate.textContent = fmt(recent(t.requests)) + " /s (last 30 s)";
+              if (erate) erate.textContent = fmt(recent(t.errors)) + " /s (last 30 s)";
             }
           }
 
@@ -267,6 +273,7 @@ extension Dashboard {
               const drained = s.state === "drained" || s.state === "draining";
               return h("tr", attrs,
                 h("td", {}, h("button", { type: "button", class: "link", text: s.address, "aria-haspopup": "dialog",
+                  "data-focus": "detail " + c.name + " " + s.address,
                   onclick: () => openDetail(c.name, s.address) }),
                   s.server !== s.address ? h("div", { class: "why", text: s.server }) : null),
                 h("td", {}, badge(s.state), h("div", { class: "why", text: s.why || "" }),
@@ -276,6 +283,7 @@ extension Dashboard {
                   h("div", { class: "errcounts" }, Object.entries(s.errors).map(([t, n]) => h("span", { class: "badge type", text: t + " " + n })))),
                 h("td", {}, h("button", { type: "button", class: drained ? "" : "danger",
                   text: drained ? "Enable" : "Drain", "aria-label": (drained ? "Enable " : "Drain ") + s.address + " in " + c.name,
+                  "data-focus": "drain " + c.name + " " + s.address,
                   onclick: () => setDrained(c.name, s.server, !drained) })));
             });
             return h("div", { class: "scroll" }, h("table", {},
