@@ -53,6 +53,10 @@ print(sum(c["totals"]["errors"] for c in d["clusters"]))')
     sleep 0.1
 done
 [ "$errors" -gt 0 ] || { echo "/admin/timeline counted no gateway errors"; exit 1; }
+# A bounded batch more (6 at a time, 4 s at most each), so the charts and the screenshot show some traffic.
+curl -s --max-time 4 --parallel --parallel-max 6 \
+    "http://127.0.0.1:$listen/?n=[1-24]" "http://127.0.0.1:$listen/guarded/?n=[1-12]" "http://127.0.0.1:$listen/stable/?n=[1-12]" \
+    >/dev/null 2>&1 || true
 
 url="http://127.0.0.1:$admin/"
 # --virtual-time-budget lets the page's fetches and first render happen before the DOM is taken.
