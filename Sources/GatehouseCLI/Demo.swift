@@ -57,6 +57,8 @@ struct Demo: AsyncParsableCommand {
               app-2  \(app2.address)  healthy
               flaky  \(flaky.address)  every \(self.flakyPeriod)s: refuses connections, then hangs, then sends a malformed status line
 
+            Dashboard: http://\(adminBase)/   (live charts, every server's state, the latest errors with their cause and fix)
+
             Try:
               curl -i http://\(base)/stable/                   always 200 (cluster 'stable': app-1, app-2)
               curl -i http://\(base)/                          round robin over all three, no retries: 200, 200, then 502/504 from flaky

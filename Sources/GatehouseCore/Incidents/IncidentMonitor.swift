@@ -12,6 +12,7 @@ import Darwin
 /// Runs an ``IncidentDetector`` per cluster on a timer of its own (every `alerts.incident.interval`),
 /// fed with the cumulative per-cluster counters of ``GatewayStats``; keeps the open and recently
 /// closed incidents for `/admin/incidents` and hands every change to the sinks (store, webhooks).
+/// The same readings feed each cluster's ``Timeline`` (the dashboard's charts, `/admin/timeline`).
 ///
 /// Control plane only: the data path never waits on it; the one thing it sets for the data path is
 /// the ``ClientWatch`` flag while a spike is suspected.
@@ -21,6 +22,7 @@ public final class IncidentMonitor: Sendable {
 
     private struct State {
         var detectors: [String: IncidentDetector] = [:]
+        var timelines: [String: Timeline] = [:]
         var closed: [Incident] = []
         var sinks: [any IncidentSink] = []
         var timer: Scheduled<Void>?
@@ -115,6 +117,8 @@ public final class IncidentMonitor: Sendable {
                     break
                 }
                 state.detectors[cluster.name] = detector
+                state.timelines[cluster.name, default: Timeline()].observe(
+                    counters[cluster.name] ?? ClusterCounters(), wallMillis: wallMillis)
             }
             // A cluster removed by a reload: its open incident is resolved now, not left open forever.
             let names = Set(configuration.clusters.map(\.name))
@@ -127,6 +131,7 @@ public final class IncidentMonitor: Sendable {
                 }
                 state.detectors[name] = nil
             }
+            for name in state.timelines.keys where !names.contains(name) { state.timelines[name] = nil }
             return (changes, state.sinks, state.detectors.values.contains { $0.spikeSuspected })
         }
         self.stats.clients.watch(suspected && settings.spikeFactor > 0)
@@ -140,6 +145,13 @@ public final class IncidentMonitor: Sendable {
         self.state.withLock { state in
             state.detectors.values.compactMap(\.open).sorted { $0.startMillis > $1.startMillis } + state.closed
         }
+    }
+
+    /// Every configured cluster's timeline, in configuration order (a cluster not ticked yet is empty).
+    public func timelines() -> [(name: String, timeline: Timeline)] {
+        let names = self.configuration().clusters.map(\.name)
+        let timelines = self.state.withLock { $0.timelines }
+        return names.map { ($0, timelines[$0] ?? Timeline()) }
     }
 
     public static func wallMillis() -> Int64 {

@@ -12,9 +12,10 @@ import Darwin
 #endif
 
 /// The admin listener: the gateway's own health (`/healthz`, `/readyz`), the upstreams' state
-/// (`/admin/upstreams`, drain and enable), the running configuration (`/admin/config`) and the
-/// counters (`/stats`). With a token file, every request but `/healthz` and `/readyz` must carry
-/// `Authorization: Bearer TOKEN`.
+/// (`/admin/upstreams`, drain and enable), the running configuration (`/admin/config`), the
+/// counters (`/stats`) and the dashboard page (`/`, with `/dashboard.js` and `/dashboard.css`).
+/// With a token file, every request but `/healthz`, `/readyz` and the dashboard's static files must
+/// carry `Authorization: Bearer TOKEN` (the page asks for it when the API answers 401).
 public final class AdminServer: Sendable {
     private let proxy: ProxyServer
     private let group: any EventLoopGroup
@@ -176,6 +177,11 @@ private final class AdminHandler: ChannelInboundHandler {
             }
             return self.proxy.controller.readiness()
         }
+        // The page and its assets hold no data (everything comes from the API, which checks the
+        // token), so the browser can load them before it knows the token.
+        if method == .GET, let asset = Dashboard.asset(segments) {
+            return eventLoop.makeSucceededFuture(AdminAnswer(status: 200, body: asset.body, contentType: asset.contentType))
+        }
         if let token = self.token, !Self.authorized(head.headers, token: token) {
             return answer(401, UpstreamController.errorJSON("this admin API needs Authorization: Bearer <token from admin.token_file>"))
         }
@@ -187,7 +193,7 @@ private final class AdminHandler: ChannelInboundHandler {
             }
             return promise.futureResult
         }
-        if segments.isEmpty || segments == ["stats"], method == .GET {
+        if segments == ["stats"], method == .GET {
             return answer(200, AdminServer.statsJSON(self.proxy))
         }
         if segments == ["admin", "upstreams"], method == .GET {
@@ -196,6 +202,9 @@ private final class AdminHandler: ChannelInboundHandler {
         if segments == ["admin", "errors"], method == .GET {
             let (status, json) = Self.errors(self.proxy, query: head.uri.split(separator: "?", maxSplits: 1).dropFirst().first)
             return answer(status, json)
+        }
+        if segments == ["admin", "timeline"], method == .GET {
+            return answer(200, TimelineJSON.render(self.proxy.incidents.timelines(), nowMillis: IncidentMonitor.wallMillis()))
         }
         if segments == ["admin", "incidents"], method == .GET {
             return answer(200, IncidentJSON.incidents(self.proxy.incidents.incidents()))
@@ -221,7 +230,7 @@ private final class AdminHandler: ChannelInboundHandler {
         return answer(
             404,
             UpstreamController.errorJSON(
-                "not found: try /healthz, /readyz, /stats, /metrics, /admin/upstreams, /admin/errors, /admin/incidents, /admin/config, POST /admin/reload, POST /admin/upstreams/CLUSTER/SERVER/drain|enable"))
+                "not found: try / (the dashboard), /healthz, /readyz, /stats, /metrics, /admin/upstreams, /admin/errors, /admin/incidents, /admin/timeline, /admin/config, POST /admin/reload, POST /admin/upstreams/CLUSTER/SERVER/drain|enable"))
     }
 
     /// `GET /admin/errors?cluster=&type=&server=&limit=`: the error history, newest first.
@@ -268,6 +277,11 @@ private final class AdminHandler: ChannelInboundHandler {
         headers.add(name: "Content-Type", value: answer.contentType)
         headers.add(name: "Content-Length", value: String(buffer.readableBytes))
         headers.add(name: "Cache-Control", value: "no-store")
+        if answer.contentType.hasPrefix("text/html") {
+            // The page loads nothing but its own script and style and talks to nobody but this listener.
+            headers.add(name: "Content-Security-Policy", value: Dashboard.contentSecurityPolicy)
+            headers.add(name: "X-Content-Type-Options", value: "nosniff")
+        }
         if answer.status == 401 { headers.add(name: "WWW-Authenticate", value: "Bearer realm=\"gatehouse-admin\"") }
         if !keepAlive { headers.add(name: "Connection", value: "close") }
         let head = HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: answer.status), headers: headers)

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# The dashboard in a real browser: starts `gatehouse demo` on free loopback ports (waiting on its
+# output, no sleeps as synchronisation), sends traffic until the flaky server has gateway errors,
+# then loads the admin listener's `/` in headless Chromium and checks
+#   (a) the DOM once the page's script has polled: body[data-state=live], the three demo servers,
+#       a non-zero error count by Proxy-Status type for the flaky one;
+#   (b) nothing on the browser console (the page logs nothing: any console line is an uncaught
+#       error, a CSP refusal or a failed load);
+#   (c) a screenshot, saved to artifacts/dashboard.png in the repository.
+# Everything started is stopped. Usage: dashboard-smoke.sh PATH_TO_GATEHOUSE
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=${1:-.build/debug/gatehouse}
+browser=$(command -v chromium || command -v chromium-browser || true)
+[ -n "$browser" ] || { echo "dashboard-smoke: chromium is not installed"; exit 1; }
+started=$(date +%s)
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+listen=$(port); admin=$(port)
+work=$(mktemp -d)
+"$bin" demo --listen "127.0.0.1:$listen" --admin "127.0.0.1:$admin" --flaky-period 1 --access-log off >"$work/demo.out" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$work"' EXIT
+for _ in $(seq 1 600); do
+    grep -q "Press Ctrl-C" "$work/demo.out" && break
+    kill -0 $pid 2>/dev/null || { cat "$work/demo.out"; echo "demo exited early"; exit 1; }
+    sleep 0.05
+done
+grep -q "Press Ctrl-C" "$work/demo.out" || { cat "$work/demo.out"; echo "demo did not become ready"; exit 1; }
+grep -q "Dashboard: http://127.0.0.1:$admin/" "$work/demo.out" || { cat "$work/demo.out"; echo "the demo banner has no dashboard URL"; exit 1; }
+
+# Round robin over the three servers on the mixed route: every third request goes to flaky, which
+# refuses, hangs (504 after 3 s) or answers garbage. Stop once the admin API counts its errors.
+seen=0
+for _ in $(seq 1 40); do
+    for _ in 1 2 3; do curl -s -o /dev/null --max-time 6 "http://127.0.0.1:$listen/" || true; done
+    curl -s -o /dev/null --max-time 5 "http://127.0.0.1:$listen/stable/" || true
+    seen=$(curl -s --max-time 5 "http://127.0.0.1:$admin/admin/upstreams" | python3 -c '
+import json,sys
+d=json.load(sys.stdin)
+print(sum(sum(s["errors"].values()) for c in d["clusters"] if c["name"]=="mixed" for s in c["servers"]))')
+    [ "$seen" -gt 0 ] && break
+done
+[ "$seen" -gt 0 ] || { echo "no gateway errors counted for the flaky server"; exit 1; }
+flaky=$(sed -n 's/^ *flaky  *\([0-9.:]*\) .*/\1/p' "$work/demo.out")
+[ -n "$flaky" ] || { cat "$work/demo.out"; echo "no flaky address in the demo banner"; exit 1; }
+# The timeline counts at the monitor's next tick (1 s): wait for it, so the chart has the errors too.
+for _ in $(seq 1 100); do
+    errors=$(curl -s --max-time 5 "http://127.0.0.1:$admin/admin/timeline" | python3 -c '
+import json,sys
+d=json.load(sys.stdin)
+print(sum(c["totals"]["errors"] for c in d["clusters"]))')
+    [ "$errors" -gt 0 ] && break
+    sleep 0.1
+done
+[ "$errors" -gt 0 ] || { echo "/admin/timeline counted no gateway errors"; exit 1; }
+# A bounded batch more (6 at a time, 4 s at most each), so the charts and the screenshot show some traffic.
+curl -s --max-time 4 --parallel --parallel-max 6 \
+    "http://127.0.0.1:$listen/?n=[1-24]" "http://127.0.0.1:$listen/guarded/?n=[1-12]" "http://127.0.0.1:$listen/stable/?n=[1-12]" \
+    >/dev/null 2>&1 || true
+
+url="http://127.0.0.1:$admin/"
+# --virtual-time-budget lets the page's fetches and first render happen before the DOM is taken.
+chrome() {
+    timeout 90 "$browser" --headless --no-sandbox --disable-gpu --no-first-run --no-default-browser-check \
+        --disable-extensions --hide-scrollbars --user-data-dir="$work/profile" "$@"
+}
+chrome --enable-logging=stderr --v=0 --virtual-time-budget=10000 --window-size=1280,1000 --dump-dom "$url" \
+    >"$work/dom.html" 2>"$work/browser.log" || { tail -20 "$work/browser.log"; echo "chromium --dump-dom failed"; exit 1; }
+
+python3 - "$work/dom.html" "$flaky" <<'EOF'
+import html.parser, sys
+path, flaky = sys.argv[1], sys.argv[2]
+class Page(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.body = {}
+        self.servers = []
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "body":
+            self.body = attrs
+        if tag == "tr" and (attrs.get("id") or "").startswith("server-"):
+            self.servers.append(attrs)
+page = Page()
+page.feed(open(path, encoding="utf-8").read())
+state = page.body.get("data-state")
+assert state == "live", f"body data-state is {state!r}, not 'live'"
+addresses = {s["data-address"] for s in page.servers}
+assert len(addresses) == 3, f"expected the three demo servers, the page shows {sorted(addresses)}"
+assert flaky in addresses, f"flaky {flaky} not on the page: {sorted(addresses)}"
+by_type = {}
+for s in page.servers:
+    if s["data-address"] != flaky:
+        continue
+    for name, value in s.items():
+        if name.startswith("data-error-"):
+            by_type[name[len("data-error-"):]] = by_type.get(name[len("data-error-"):], 0) + int(value)
+assert any(n > 0 for n in by_type.values()), f"no error count by type for flaky {flaky}: {page.servers}"
+clusters = sorted({s["data-cluster"] for s in page.servers})
+print(f"dashboard DOM ok: state=live, servers {sorted(addresses)} in clusters {clusters}, flaky errors by type {by_type}")
+EOF
+
+# Every console line counts (the stderr log does not say which level a console message had).
+if grep -E ':CONSOLE[:(]' "$work/browser.log" >"$work/console.log"; then
+    cat "$work/console.log"
+    echo "the dashboard wrote to the browser console"
+    exit 1
+fi
+echo "browser console ok: no messages"
+
+mkdir -p artifacts
+chrome --virtual-time-budget=10000 --window-size=1280,1400 --screenshot="$PWD/artifacts/dashboard.png" "$url" \
+    >"$work/shot.log" 2>&1 || { tail -20 "$work/shot.log"; echo "chromium --screenshot failed"; exit 1; }
+[ -s artifacts/dashboard.png ] || { echo "no screenshot written"; exit 1; }
+echo "screenshot: $PWD/artifacts/dashboard.png"
+echo "dashboard smoke ok in $(( $(date +%s) - started )) s"
