@@ -24,9 +24,15 @@ public final class GatewayIncidents: Sendable {
     ) async throws -> GatewayIncidents {
         let configuration = proxy.snapshot.configuration
         let stats = proxy.stats
+        let metrics = proxy.metrics
+        // Counted in /stats and /metrics alike.
+        let count: @Sendable (GatewayStats.IncidentEvent) -> Void = { event in
+            stats.count(event)
+            metrics.count(event)
+        }
         var store: IncidentStore?
         if let storage = configuration.storage {
-            let opened = try await IncidentStore.open(storage, logger: logger) { stats.count($0) }
+            let opened = try await IncidentStore.open(storage, logger: logger, count: count)
             do {
                 let history = try await opened.load(errors: stats.errors.capacity, incidents: IncidentMonitor.closedLimit)
                 stats.errors.restore(history.errors)
@@ -43,9 +49,9 @@ public final class GatewayIncidents: Sendable {
             log: { logger.warning("\($0)", metadata: ["event": "webhook_failed"]) },
             outcome: { outcome in
                 switch outcome {
-                case .delivered: stats.count(.webhookDelivered)
-                case .failed: stats.count(.webhookFailed)
-                case .dropped: stats.count(.webhookDropped)
+                case .delivered: count(.webhookDelivered)
+                case .failed: count(.webhookFailed)
+                case .dropped: count(.webhookDropped)
                 }
             })
         proxy.incidents.attach(IncidentAlerts(sender: sender) { proxy.snapshot.configuration })

@@ -119,6 +119,16 @@ public final class GatewayMetrics: Sendable {
                 namespace: "gatehouse", subsystem: "config", metricName: "reloads", unitName: "total",
                 helpText: "Configuration reloads, by result (success, failure).")
         }
+        static var webhookDeliveries: MetricNameDescriptor {
+            MetricNameDescriptor(
+                namespace: "gatehouse", subsystem: "alert", metricName: "webhook_deliveries", unitName: "total",
+                helpText: "Incident notifications by result: delivered, failed after every retry, dropped (queue full).")
+        }
+        static var storageDropped: MetricNameDescriptor {
+            MetricNameDescriptor(
+                namespace: "gatehouse", subsystem: "storage", metricName: "dropped", unitName: "total",
+                helpText: "Errors and incidents not kept in the store, by reason (queue_full, write_failed).")
+        }
         static var buildInfo: MetricNameDescriptor {
             MetricNameDescriptor(
                 namespace: "gatehouse", metricName: "build_info", unitName: "",
@@ -210,6 +220,18 @@ public final class GatewayMetrics: Sendable {
         self.registry.makeCounter(descriptor: Name.reloads, labels: [("result", success ? "success" : "failure")])
             .increment()
         self.registry.makeGauge(descriptor: Name.lastReloadSuccess).set(success ? 1.0 : 0.0)
+    }
+
+    /// A webhook delivery or an error-store write ended (control plane, rare).
+    public func count(_ event: GatewayStats.IncidentEvent) {
+        switch event {
+        case .webhookDelivered, .webhookFailed, .webhookDropped:
+            let result = event == .webhookDelivered ? "delivered" : event == .webhookFailed ? "failed" : "dropped"
+            self.registry.makeCounter(descriptor: Name.webhookDeliveries, labels: [("result", result)]).increment()
+        case .storageDropped, .storageFailed:
+            let reason = event == .storageDropped ? "queue_full" : "write_failed"
+            self.registry.makeCounter(descriptor: Name.storageDropped, labels: [("reason", reason)]).increment()
+        }
     }
 
     /// `gatehouse_build_info{version="…"} 1`, the usual way to see which version each instance runs.

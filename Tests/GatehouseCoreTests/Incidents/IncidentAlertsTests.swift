@@ -77,6 +77,8 @@ struct IncidentAlertsTests {
                 let stats = try await gateway.adminJSON("/stats")["incidents"] as? [String: Any]
                 #expect(stats?["webhooks_delivered"] as? Int == 2)
                 #expect(stats?["webhook_failures"] as? Int == 0)
+                let metrics = try await gateway.adminRequest("GET", "/metrics").bodyText
+                #expect(metrics.contains("gatehouse_alert_webhook_deliveries_total{result=\"delivered\"} 2"))
             }
         } catch {
             Issue.record(error)
