@@ -14,18 +14,11 @@ bin=${1:-.build/debug/gatehouse}
 browser=$(command -v chromium || command -v chromium-browser || true)
 [ -n "$browser" ] || { echo "dashboard-smoke: chromium is not installed"; exit 1; }
 started=$(date +%s)
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-listen=$(port); admin=$(port)
+source scripts/demo-lib.sh
 work=$(mktemp -d)
-"$bin" demo --listen "127.0.0.1:$listen" --admin "127.0.0.1:$admin" --flaky-period 1 --access-log off >"$work/demo.out" 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$work"' EXIT
-for _ in $(seq 1 600); do
-    grep -q "Press Ctrl-C" "$work/demo.out" && break
-    kill -0 $pid 2>/dev/null || { cat "$work/demo.out"; echo "demo exited early"; exit 1; }
-    sleep 0.05
-done
-grep -q "Press Ctrl-C" "$work/demo.out" || { cat "$work/demo.out"; echo "demo did not become ready"; exit 1; }
+demo_pid=""
+trap '[ -n "$demo_pid" ] && { kill $demo_pid 2>/dev/null || true; wait $demo_pid 2>/dev/null || true; }; rm -rf "$work"' EXIT
+start_demo "$bin" "$work/demo.out"
 grep -q "Dashboard: http://127.0.0.1:$admin/" "$work/demo.out" || { cat "$work/demo.out"; echo "the demo banner has no dashboard URL"; exit 1; }
 
 # Round robin over the three servers on the mixed route: every third request goes to flaky, which

@@ -4,18 +4,11 @@
 # then stops it. Usage: demo-smoke.sh PATH_TO_GATEHOUSE
 set -euo pipefail
 bin=${1:-.build/debug/gatehouse}
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-listen=$(port); admin=$(port)
+source "$(dirname "$0")/demo-lib.sh"
 out=$(mktemp)
-"$bin" demo --listen "127.0.0.1:$listen" --admin "127.0.0.1:$admin" --flaky-period 1 --access-log off >"$out" 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -f "$out"' EXIT
-for _ in $(seq 1 600); do
-    grep -q "Press Ctrl-C" "$out" && break
-    kill -0 $pid 2>/dev/null || { cat "$out"; echo "demo exited early"; exit 1; }
-    sleep 0.05
-done
-grep -q "Press Ctrl-C" "$out" || { cat "$out"; echo "demo did not become ready"; exit 1; }
+demo_pid=""
+trap '[ -n "$demo_pid" ] && { kill $demo_pid 2>/dev/null || true; wait $demo_pid 2>/dev/null || true; }; rm -f "$out"' EXIT
+start_demo "$bin" "$out"
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$listen/stable/")
 [ "$code" = 200 ] || { echo "stable route answered $code"; exit 1; }
 # Round robin over three servers: within a few requests the flaky one answers with a gateway error.

@@ -7,8 +7,8 @@ set -euo pipefail
 bin=${1:-.build/debug/gatehouse}
 root=$(cd "$(dirname "$0")/.." && pwd)
 command -v prometheus >/dev/null 2>&1 || { echo "prometheus is not installed (Debian package prometheus)"; exit 1; }
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-listen=$(port); admin=$(port); prom=$(port)
+source "$root/scripts/demo-lib.sh"
+prom=$(free_port)
 work=$(mktemp -d)
 demo_pid=""; prom_pid=""
 cleanup() {
@@ -18,13 +18,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$bin" demo --listen "127.0.0.1:$listen" --admin "127.0.0.1:$admin" --flaky-period 1 --access-log off >"$work/demo.log" 2>&1 &
-demo_pid=$!
-for _ in $(seq 1 600); do
-    grep -q "Press Ctrl-C" "$work/demo.log" && break
-    kill -0 "$demo_pid" 2>/dev/null || { cat "$work/demo.log"; echo "demo exited early"; exit 1; }
-    sleep 0.05
-done
+start_demo "$bin" "$work/demo.log"
 
 cp "$root/deploy/prometheus/gatehouse-rules.yml" "$work/"
 cat >"$work/prometheus.yml" <<EOF
