@@ -29,115 +29,75 @@ public final class GatewayMetrics: Sendable {
 
     /// Computed: the library's descriptor type is not `Sendable`, so it cannot be a static constant.
     enum Name {
+        static func named(_ subsystem: String?, _ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+            MetricNameDescriptor(namespace: "gatehouse", subsystem: subsystem, metricName: metric, unitName: unit, helpText: help)
+        }
+
         static var requests: MetricNameDescriptor {
-            MetricNameDescriptor(
-                namespace: "gatehouse", metricName: "requests", unitName: "total",
-                helpText: "Requests answered, by route, cluster and status class (code: 1xx..5xx).")
+            named(nil, "requests", "total", "Requests answered, by route, cluster and status class (code: 1xx..5xx).")
         }
         static var gatewayErrors: MetricNameDescriptor {
-            MetricNameDescriptor(
-                namespace: "gatehouse", metricName: "gateway_errors", unitName: "total",
-                helpText: "Errors made by the gateway, by cluster, server, RFC 9209 Proxy-Status error type and the status sent (code).")
+            named(nil, "gateway_errors", "total", "Errors made by the gateway, by cluster, server, RFC 9209 Proxy-Status error type and the status sent (code).")
         }
         static var receivedErrors: MetricNameDescriptor {
-            MetricNameDescriptor(
-                namespace: "gatehouse", subsystem: "upstream", metricName: "5xx_responses", unitName: "total",
-                helpText: "Upstream 5xx responses passed through (Proxy-Status received-status), by cluster, server and status (code).")
+            named("upstream", "5xx_responses", "total", "Upstream 5xx responses passed through (Proxy-Status received-status), by cluster, server and status (code).")
         }
         static var connectDuration: MetricNameDescriptor {
-            MetricNameDescriptor(
-                namespace: "gatehouse", subsystem: "upstream", metricName: "connect_duration", unitName: "seconds",
-                helpText: "Time to open a new upstream connection (TCP connect), by cluster.")
+            named("upstream", "connect_duration", "seconds", "Time to open a new upstream connection (TCP connect), by cluster.")
         }
         static var headerDuration: MetricNameDescriptor {
-            MetricNameDescriptor(
-                namespace: "gatehouse", subsystem: "upstream", metricName: "header_duration", unitName: "seconds",
-                helpText: "Time from the start of the request to the upstream's response head (time to first byte), by cluster.")
+            named("upstream", "header_duration", "seconds", "Time from the start of the request to the upstream's response head (time to first byte), by cluster.")
         }
         static var requestDuration: MetricNameDescriptor {
-            MetricNameDescriptor(
-                namespace: "gatehouse", metricName: "request_duration", unitName: "seconds",
-                helpText: "Time from the request's arrival to the end of its response, by route and cluster.")
+            named(nil, "request_duration", "seconds", "Time from the request's arrival to the end of its response, by route and cluster.")
         }
         static var retries: MetricNameDescriptor {
-            MetricNameDescriptor(
-                namespace: "gatehouse", subsystem: "upstream", metricName: "retries", unitName: "total",
-                helpText: "Tries after the first, by cluster.")
+            named("upstream", "retries", "total", "Tries after the first, by cluster.")
         }
         static var retryBudgetExhausted: MetricNameDescriptor {
-            MetricNameDescriptor(
-                namespace: "gatehouse", subsystem: "upstream", metricName: "retry_budget_exhausted", unitName: "total",
-                helpText: "Retries not made because the cluster's retry budget was spent, by cluster.")
+            named("upstream", "retry_budget_exhausted", "total", "Retries not made because the cluster's retry budget was spent, by cluster.")
         }
         static var keepAliveRaces: MetricNameDescriptor {
-            MetricNameDescriptor(
-                namespace: "gatehouse", subsystem: "upstream", metricName: "keepalive_races", unitName: "total",
-                helpText: "Reused upstream connections closed by the upstream before any response byte (the keep-alive race), by cluster.")
+            named("upstream", "keepalive_races", "total", "Reused upstream connections closed by the upstream before any response byte (the keep-alive race), by cluster.")
         }
         static var connectionsOpened: MetricNameDescriptor {
-            MetricNameDescriptor(
-                namespace: "gatehouse", subsystem: "upstream", metricName: "connections_opened", unitName: "total",
-                helpText: "Upstream connections opened, by cluster (low against requests = good reuse).")
+            named("upstream", "connections_opened", "total", "Upstream connections opened, by cluster (low against requests = good reuse).")
         }
         static var healthChecks: MetricNameDescriptor {
-            MetricNameDescriptor(
-                namespace: "gatehouse", subsystem: "upstream", metricName: "health_checks", unitName: "total",
-                helpText: "Active health checks, by cluster, server and result (success, failure).")
+            named("upstream", "health_checks", "total", "Active health checks, by cluster, server and result (success, failure).")
         }
         static var ejections: MetricNameDescriptor {
-            MetricNameDescriptor(
-                namespace: "gatehouse", subsystem: "upstream", metricName: "ejections", unitName: "total",
-                helpText: "Servers taken out of rotation by passive health (outlier detection), by cluster and server.")
+            named("upstream", "ejections", "total", "Servers taken out of rotation by passive health (outlier detection), by cluster and server.")
         }
         static var serverUp: MetricNameDescriptor {
-            MetricNameDescriptor(
-                namespace: "gatehouse", subsystem: "upstream", metricName: "server_up", unitName: "",
-                helpText: "Addresses of the server in rotation (healthy, not ejected, not drained): 1 or 0 for an IP address, by cluster and server.")
+            named("upstream", "server_up", "", "Addresses of the server in rotation (healthy, not ejected, not drained): 1 or 0 for an IP address, by cluster and server.")
         }
         static var inFlight: MetricNameDescriptor {
-            MetricNameDescriptor(
-                namespace: "gatehouse", subsystem: "upstream", metricName: "requests_in_flight", unitName: "",
-                helpText: "Requests under way to the server, by cluster and server.")
+            named("upstream", "requests_in_flight", "", "Requests under way to the server, by cluster and server.")
         }
         static var poolConnections: MetricNameDescriptor {
-            MetricNameDescriptor(
-                namespace: "gatehouse", subsystem: "upstream", metricName: "connections", unitName: "",
-                helpText: "Open upstream connections, by cluster and state (active: serving a request; idle: pooled).")
+            named("upstream", "connections", "", "Open upstream connections, by cluster and state (active: serving a request; idle: pooled).")
         }
         static var downstreamConnections: MetricNameDescriptor {
-            MetricNameDescriptor(
-                namespace: "gatehouse", subsystem: "downstream", metricName: "connections", unitName: "",
-                helpText: "Open client connections, by listener.")
+            named("downstream", "connections", "", "Open client connections, by listener.")
         }
         static var refusedConnections: MetricNameDescriptor {
-            MetricNameDescriptor(
-                namespace: "gatehouse", subsystem: "downstream", metricName: "connections_refused", unitName: "total",
-                helpText: "Client connections answered 503 because the listener was at max_connections, by listener.")
+            named("downstream", "connections_refused", "total", "Client connections answered 503 because the listener was at max_connections, by listener.")
         }
         static var reloads: MetricNameDescriptor {
-            MetricNameDescriptor(
-                namespace: "gatehouse", subsystem: "config", metricName: "reloads", unitName: "total",
-                helpText: "Configuration reloads, by result (success, failure).")
+            named("config", "reloads", "total", "Configuration reloads, by result (success, failure).")
         }
         static var webhookDeliveries: MetricNameDescriptor {
-            MetricNameDescriptor(
-                namespace: "gatehouse", subsystem: "alert", metricName: "webhook_deliveries", unitName: "total",
-                helpText: "Incident notifications by result: delivered, failed after every retry, dropped (queue full).")
+            named("alert", "webhook_deliveries", "total", "Incident notifications by result: delivered, failed after every retry, dropped (queue full).")
         }
         static var storageDropped: MetricNameDescriptor {
-            MetricNameDescriptor(
-                namespace: "gatehouse", subsystem: "storage", metricName: "dropped", unitName: "total",
-                helpText: "Errors and incidents not kept in the store, by reason (queue_full, write_failed).")
+            named("storage", "dropped", "total", "Errors and incidents not kept in the store, by reason (queue_full, write_failed).")
         }
         static var buildInfo: MetricNameDescriptor {
-            MetricNameDescriptor(
-                namespace: "gatehouse", metricName: "build_info", unitName: "",
-                helpText: "Always 1; the version label says which Gatehouse runs.")
+            named(nil, "build_info", "", "Always 1; the version label says which Gatehouse runs.")
         }
         static var lastReloadSuccess: MetricNameDescriptor {
-            MetricNameDescriptor(
-                namespace: "gatehouse", subsystem: "config", metricName: "last_reload_successful", unitName: "",
-                helpText: "1 when the last configuration reload succeeded (or none was tried), 0 when it failed.")
+            named("config", "last_reload_successful", "", "1 when the last configuration reload succeeded (or none was tried), 0 when it failed.")
         }
     }
 

@@ -148,8 +148,6 @@ final class LoopState {
     private(set) var current: LoopGeneration
     /// Pools by endpoint id, created on first use.
     private var pools: [Int: UpstreamConnectionPool] = [:]
-    /// The cluster of each pool's endpoint (endpoint ids are never reused), for the metrics.
-    private var poolClusters: [Int: String] = [:]
     private var nextConnectionID = 0
     private var random: SplitMix64
 
@@ -184,7 +182,6 @@ final class LoopState {
         for membership in previous.memberships {
             for endpoint in membership.endpoints where !kept.contains(endpoint.id) {
                 self.pools.removeValue(forKey: endpoint.id)?.retire()
-                self.poolClusters.removeValue(forKey: endpoint.id)
             }
         }
     }
@@ -211,22 +208,21 @@ final class LoopState {
     /// This loop's pool for the endpoint.
     func pool(for endpoint: Endpoint) -> UpstreamConnectionPool {
         if let pool = self.pools[endpoint.id] { return pool }
-        let pool = UpstreamConnectionPool(
-            eventLoop: self.eventLoop, maxIdle: endpoint.pool.maxIdlePerServer, idleTimeout: TimeAmount(endpoint.pool.idleTimeout))
-        self.pools[endpoint.id] = pool
         let clusters = self.current.snapshot.clusters
-        self.poolClusters[endpoint.id] = endpoint.cluster < clusters.count ? clusters[endpoint.cluster].cluster.name : "none"
+        let pool = UpstreamConnectionPool(
+            eventLoop: self.eventLoop, maxIdle: endpoint.pool.maxIdlePerServer, idleTimeout: TimeAmount(endpoint.pool.idleTimeout),
+            cluster: endpoint.cluster < clusters.count ? clusters[endpoint.cluster].cluster.name : "none")
+        self.pools[endpoint.id] = pool
         return pool
     }
 
     /// This loop's open upstream connections by cluster: (active, idle).
     func poolCounts() -> [String: (active: Int, idle: Int)] {
         var counts: [String: (active: Int, idle: Int)] = [:]
-        for (id, pool) in self.pools {
-            let cluster = self.poolClusters[id] ?? "none"
+        for pool in self.pools.values {
             let (active, idle) = pool.counts
-            let sum = counts[cluster] ?? (0, 0)
-            counts[cluster] = (sum.active + active, sum.idle + idle)
+            let sum = counts[pool.cluster] ?? (0, 0)
+            counts[pool.cluster] = (sum.active + active, sum.idle + idle)
         }
         return counts
     }
@@ -241,7 +237,6 @@ final class LoopState {
         }
         for id in retired {
             self.pools.removeValue(forKey: id)?.retire()
-            self.poolClusters.removeValue(forKey: id)
         }
     }
 

@@ -14,8 +14,12 @@ final class UpstreamConnectionPool {
     /// The endpoint is gone (DNS no longer names it): connections coming back are closed, not parked.
     private var retired = false
 
-    init(eventLoop: any EventLoop, maxIdle: Int, idleTimeout: TimeAmount) {
+    /// The endpoint's cluster, the `cluster` label of the connection gauges.
+    let cluster: String
+
+    init(eventLoop: any EventLoop, maxIdle: Int, idleTimeout: TimeAmount, cluster: String) {
         self.eventLoop = eventLoop
+        self.cluster = cluster
         self.state = StateMachine(maxIdle: maxIdle, idleTimeout: idleTimeout)
     }
 
