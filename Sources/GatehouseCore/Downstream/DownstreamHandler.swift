@@ -4,8 +4,9 @@ import NIOCore
 import NIOHTTP1
 import NIOHTTP2
 
-/// The last handler of a downstream HTTP/1.1 connection: one exchange at a time, pipelined requests
-/// queued (bounded) rather than read-suspended, bodies streamed both ways with back-pressure.
+/// The last handler of a downstream HTTP/1.1 connection, or of one HTTP/2 stream (behind NIOHTTP2's
+/// HTTP/1 codec): one exchange at a time, pipelined requests queued (bounded) rather than
+/// read-suspended, bodies streamed both ways with back-pressure.
 ///
 /// Reads from the client are held back (`read(context:)` not forwarded) only while the upstream
 /// connection is not writable, while a request body waits for its connection beyond a bound, or

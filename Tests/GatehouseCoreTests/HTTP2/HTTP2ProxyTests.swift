@@ -157,6 +157,19 @@ import Testing
     }
 
     @Test(.enabled(if: nghttpRuns, "nghttp is not installed (Debian nghttp2-client)"))
+    func moreHeaderFieldsThanMaxHeaderCountAre431OnTheirStream() async throws {
+        let nghttp = try #require(ExternalTool.nghttp, "nghttp is not installed (Debian nghttp2-client)")
+        try await withGateway([.healthy(name: "a")], requestLimits: RequestLimits(maxHeaderCount: 20)) { gateway in
+            let base = "http://127.0.0.1:\(gateway.port)"
+            let many = (0..<30).flatMap { ["-H", "x-field-\($0): v"] }
+            let refused = try await ExternalTool.run(nghttp, ["-v", "-n"] + many + [base + "/"])
+            #expect(refused.output.contains(":status: 431"), "\(refused.output)")
+            let accepted = try await ExternalTool.run(nghttp, ["-v", "-n", "-H", "x-field: v", base + "/"])
+            #expect(accepted.output.contains(":status: 200"), "\(accepted.output)")
+        }
+    }
+
+    @Test(.enabled(if: nghttpRuns, "nghttp is not installed (Debian nghttp2-client)"))
     func gracefulShutdownSendsGoAwayAndFinishesTheStreamUnderWay() async throws {
         let nghttp = try #require(ExternalTool.nghttp, "nghttp is not installed (Debian nghttp2-client)")
         let gateway = try await TestGateway.start([.healthy(name: "a")])

@@ -107,6 +107,33 @@ import Testing
         }
     }
 
+    @Test func aTunnelOutlivesTheRequestTimeoutAndEndsAfterTheIdleTimeout() async throws {
+        let origin = try await RawOrigin.start { _, request in
+            request == 1 ? .init("HTTP/1.1 101 Switching Protocols\r\nUpgrade: foo\r\nConnection: upgrade\r\n\r\n") : .init("y")
+        }
+        defer { Task { await origin.stop() } }
+        // timeouts.request (300 ms) ends exchanges, not tunnels; timeouts.idle (1 s) ends a silent tunnel.
+        let timeouts = Cluster.Timeouts(connect: .seconds(2), responseHeader: .seconds(5), idle: .seconds(1), request: .milliseconds(300))
+        try await withGateway([], extraServers: [HostPort(host: "127.0.0.1", port: origin.port)], timeouts: timeouts) { gateway in
+            let outcome = try await RawTCPClient.session(port: gateway.port, group: gateway.group, deadline: .seconds(10)) { session in
+                try await session.send(RawHTTPClient.get("/tunnel", headers: ["Connection: upgrade", "Upgrade: foo"]))
+                #expect(await session.read { String(decoding: $0, as: UTF8.self).hasSuffix("\r\n\r\n") })
+                for round in 1...6 {
+                    try await Task.sleep(for: .milliseconds(100))
+                    try await session.send("x\r\n\r\n")
+                    #expect(await session.read { String(decoding: $0, as: UTF8.self).hasSuffix(String(repeating: "y", count: round)) })
+                }
+                await session.readToEnd()
+            }
+            #expect(!outcome.timedOut, "the gateway did not close the idle tunnel")
+            #expect(outcome.text.hasSuffix("yyyyyy"), "\(outcome.text)")
+            let log = try await gateway.accessLog(atLeast: 1)
+            #expect(log.first?["status"] as? Int == 101)
+            #expect(log.first?["proxy_status"] is NSNull)
+            #expect((log.first?["total_ms"] as? Double ?? 0) >= 600)
+        }
+    }
+
     @Test func anUpstreamRefusingTheUpgradeIsPassedThrough() async throws {
         let origin = try await RawOrigin.start { _, _ in
             .init("HTTP/1.1 426 Upgrade Required\r\nContent-Length: 4\r\nUpgrade: websocket\r\n\r\nnope")
