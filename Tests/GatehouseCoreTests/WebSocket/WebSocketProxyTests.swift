@@ -134,6 +134,44 @@ import Testing
         }
     }
 
+    /// The client half-closes (FIN after its last bytes): the upstream gets the FIN too, closes,
+    /// and that close reaches the client; with a long idle timeout nothing else would end it.
+    @Test func aHalfCloseFromTheClientReachesTheUpstream() async throws {
+        let python = try #require(ExternalTool.find(["/usr/bin/python3", "/usr/local/bin/python3"]), "python3 is not installed")
+        let origin = try await RawOrigin.start { _, request in
+            request == 1 ? .init("HTTP/1.1 101 Switching Protocols\r\nUpgrade: foo\r\nConnection: upgrade\r\n\r\n") : .init("y")
+        }
+        defer { Task { await origin.stop() } }
+        let script = #"""
+            import socket, sys
+            c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+            c.settimeout(10)
+            c.sendall(b"GET /t HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: foo\r\n\r\n")
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += c.recv(4096)
+            c.sendall(b"x\r\n\r\n")
+            while not data.endswith(b"y"):
+                data += c.recv(4096)
+            c.shutdown(socket.SHUT_WR)
+            while True:
+                chunk = c.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            print("eof", data.split(b"\r\n\r\n", 1)[1].decode())
+            """#
+        let timeouts = Cluster.Timeouts(connect: .seconds(2), responseHeader: .seconds(5), idle: .seconds(60), request: .seconds(60))
+        try await withGateway([], extraServers: [HostPort(host: "127.0.0.1", port: origin.port)], timeouts: timeouts) { gateway in
+            let result = try await ExternalTool.run(python, ["-c", script, String(gateway.port)], timeout: .seconds(30))
+            #expect(result.status == 0, "\(result.output) \(result.errors)")
+            #expect(result.output == "eof y\n", "\(result.output) \(result.errors)")
+            let log = try await gateway.accessLog(atLeast: 1)
+            #expect(log.first?["status"] as? Int == 101)
+            #expect(log.first?["bytes_received"] as? Int == 5)
+        }
+    }
+
     @Test func anUpstreamRefusingTheUpgradeIsPassedThrough() async throws {
         let origin = try await RawOrigin.start { _, _ in
             .init("HTTP/1.1 426 Upgrade Required\r\nContent-Length: 4\r\nUpgrade: websocket\r\n\r\nnope")
