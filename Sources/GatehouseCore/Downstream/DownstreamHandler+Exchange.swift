@@ -38,7 +38,10 @@ extension DownstreamHandler {
         let framing = facts.framing
         // Bytes after an Upgrade request are not parsed (they may be the other protocol): the
         // connection ends with this exchange.
-        if facts.carriesUpgrade { exchange.closeConnection = true }
+        if facts.carriesUpgrade {
+            exchange.closeConnection = true
+            exchange.upgrade = self.requestedUpgrade(head)
+        }
         if case .length(let length) = framing, snapshot.maxBodyBytes > 0, length > snapshot.maxBodyBytes {
             self.fail(exchange, Self.bodyTooLarge(snapshot.maxBodyBytes), status: 413)
             return
@@ -82,7 +85,8 @@ extension DownstreamHandler {
             head, framing: framing, path: RouteTable.rewrite(path: requestTarget.path, route: entry.route),
             host: self.upstreamHost(exchange, endpoint: endpoint), requestID: exchange.record.requestID,
             downstream: .init(clientIP: self.clientIP, isTrusted: self.isTrustedPeer),
-            gatewayName: snapshot.gatewayName)
+            gatewayName: snapshot.gatewayName, receivedVersion: self.isHTTP2Stream ? HTTPVersion(major: 2, minor: 0) : nil,
+            upgrade: exchange.upgrade)
         if facts.expectsContinue, head.version.minor >= 1, framing != .none {
             // The gateway answers 100-continue itself (as nginx and Envoy do) once the request is
             // routable, and streams the body upstream; the upstream never sees the expectation, so
@@ -132,7 +136,8 @@ extension DownstreamHandler {
     /// Sends the try over an idle pooled connection, or opens one (`fresh`: always open one).
     func leaseOrConnect(_ exchange: Exchange, endpoint: Endpoint, fresh: Bool) {
         let pool = self.loop.pool(for: endpoint)
-        if !fresh, let connection = pool.lease() {
+        // An upgrade takes its connection for good (a tunnel): never a pooled one.
+        if !fresh, exchange.upgrade == nil, let connection = pool.lease() {
             self.attach(connection, to: exchange, reused: true)
             return
         }
@@ -317,6 +322,12 @@ extension DownstreamHandler {
                 self.isClosed = true
                 self.context?.close(promise: nil)
             }
+            return
+        }
+        if exchange.isTunnel {
+            // A tunnel has no request or response limit, only the cluster's idle timeout; closing
+            // the client's side closes the upstream's and logs the tunnel.
+            if now >= exchange.lastActivity + exchange.idleTimeout { self.context?.close(promise: nil) }
             return
         }
         if exchange.responseEnded {

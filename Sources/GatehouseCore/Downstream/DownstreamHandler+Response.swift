@@ -66,19 +66,14 @@ extension DownstreamHandler: UpstreamExchangeDelegate {
         }
     }
 
-    /// A 1xx from the upstream. 101 is never an answer the gateway asked for (it does not forward
-    /// `Upgrade`): 502 `http_protocol_error`, and the connection is closed (the decoder stopped
-    /// parsing). 100 is dropped: the gateway answered `Expect` itself, the upstream never saw it.
+    /// A 1xx from the upstream. 101 switches an upgrade request to a tunnel (see
+    /// ``switchingProtocolsReceived(_:exchange:context:)``). 100 is dropped: the gateway answered `Expect` itself, the upstream never saw it.
     /// Other 1xx (103 Early Hints, 102) go to HTTP/1.1 clients (RFC 9110 §15.2: never to HTTP/1.0
     /// ones), hop-by-hop fields removed; the response-header clock keeps running.
     private func informationalReceived(_ head: HTTPResponseHead, exchange: Exchange, context: ChannelHandlerContext) {
         switch head.status.code {
         case 101:
-            self.fail(
-                exchange,
-                ProxyFailure(
-                    type: .httpProtocolError, phase: exchange.phase, nextHop: exchange.record.upstream,
-                    details: "the upstream switched protocols (101) for a request that did not ask to upgrade"))
+            self.switchingProtocolsReceived(head, exchange: exchange, context: context)
         case 100:
             return
         default:

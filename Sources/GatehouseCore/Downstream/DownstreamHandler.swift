@@ -2,9 +2,11 @@ import GatehouseConfig
 import GatehouseErrors
 import NIOCore
 import NIOHTTP1
+import NIOHTTP2
 
-/// The last handler of a downstream HTTP/1.1 connection: one exchange at a time, pipelined requests
-/// queued (bounded) rather than read-suspended, bodies streamed both ways with back-pressure.
+/// The last handler of a downstream HTTP/1.1 connection, or of one HTTP/2 stream (behind NIOHTTP2's
+/// HTTP/1 codec): one exchange at a time, pipelined requests queued (bounded) rather than
+/// read-suspended, bodies streamed both ways with back-pressure.
 ///
 /// Reads from the client are held back (`read(context:)` not forwarded) only while the upstream
 /// connection is not writable, while a request body waits for its connection beyond a bound, or
@@ -18,8 +20,14 @@ final class DownstreamHandler: ChannelDuplexHandler {
     static let maxQueuedParts = 64
     static let maxBufferedBodyBytes = 256 * 1024
     static let keepAliveTimeout = TimeAmount.seconds(75)
+    /// SETTINGS_MAX_CONCURRENT_STREAMS of an HTTP/2 connection (nginx's and Envoy's default is 100 too).
+    static let maxConcurrentStreams = 100
 
     let loop: LoopState
+    /// This handler serves one stream of an HTTP/2 connection (through NIOHTTP2's HTTP/1 codec):
+    /// one request, its head treated as HTTP/1.1's, a response cut after its head ends with
+    /// RST_STREAM rather than a connection close.
+    let isHTTP2Stream: Bool
     var context: ChannelHandlerContext?
     var exchange: Exchange?
     var queued = CircularBuffer<HTTPServerRequestPart>()
@@ -41,8 +49,9 @@ final class DownstreamHandler: ChannelDuplexHandler {
     var isTrustedPeer = false
     var idleSince = NIODeadline.now()
 
-    init(loop: LoopState) {
+    init(loop: LoopState, isHTTP2Stream: Bool = false) {
         self.loop = loop
+        self.isHTTP2Stream = isHTTP2Stream
     }
 
     var snapshot: ProxySnapshot { self.loop.snapshot }
@@ -196,7 +205,18 @@ final class DownstreamHandler: ChannelDuplexHandler {
 
     private func newPartReceived(_ part: HTTPServerRequestPart) {
         switch part {
-        case .head(let head):
+        case .head(var head):
+            // HTTP/2 has HTTP/1.1's semantics (persistent, chunk-free framing is the codec's
+            // business); the rest of the data path knows only HTTP/1.x versions.
+            if self.isHTTP2Stream {
+                head.version = .http1_1
+                // HTTP/2 may split Cookie into several fields; HTTP/1.1 has one (RFC 9113 §8.2.3).
+                let cookies = head.headers["cookie"]
+                if cookies.count > 1 {
+                    head.headers.remove(name: "cookie")
+                    head.headers.add(name: "Cookie", value: cookies.joined(separator: "; "))
+                }
+            }
             self.startExchange(head)
         case .body, .end:
             // Parts of a request whose exchange already ended (an early response closed it).
@@ -272,6 +292,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
         exchange.record.client = self.clientAddress
         exchange.record.method = head.method.rawValue
         exchange.record.path = head.uri
+        exchange.record.protocolName = self.isHTTP2Stream ? "HTTP/2" : head.version.minor == 0 ? "HTTP/1.0" : "HTTP/1.1"
         exchange.record.host = head.headers.first(name: "host")
         exchange.record.requestID = Self.acceptableRequestID(head.headers.first(name: "x-request-id"))
             ?? self.loop.makeRequestID()
@@ -312,6 +333,10 @@ final class DownstreamHandler: ChannelDuplexHandler {
                 // What was already received is passed on before the cut, so the client sees the
                 // head and the partial body, not an empty reply.
                 self.context?.flush()
+                // On HTTP/2 the cut is RST_STREAM INTERNAL_ERROR (a plain close would say CANCEL).
+                if self.isHTTP2Stream, exchange.responseEndedByFailure {
+                    self.context?.triggerUserOutboundEvent(ResetStream(code: .internalError), promise: nil)
+                }
                 self.context?.close(promise: nil)
             }
             return

@@ -83,6 +83,13 @@ final class Exchange {
     /// The response was cut short by a failure after its head: close at once, nothing to wait for.
     var responseEndedByFailure = false
 
+    /// The client's `Upgrade` value when the request asks to switch protocols (`Connection:
+    /// upgrade`, HTTP/1.1): forwarded upstream on a fresh connection. nil for every other request.
+    var upgrade: String?
+    /// A 101 switched both connections to a byte relay (``TunnelRelay``); only the idle timeout
+    /// applies, and the exchange is logged when the tunnel closes.
+    var isTunnel = false
+
     // Deadlines, checked by the loop's ``DeadlineSweeper``.
     var requestDeadline: NIODeadline
     var headerDeadline: NIODeadline?

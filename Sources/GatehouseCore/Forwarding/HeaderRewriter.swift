@@ -48,9 +48,11 @@ public enum HeaderRewriter {
     ///   - requestID: the id to pass upstream.
     ///   - downstream: who sent it.
     ///   - gatewayName: for `Via`.
+    ///   - receivedVersion: the protocol the client spoke, for `Via`, when not the head's (HTTP/2).
+    ///   - upgrade: the client's `Upgrade` value, forwarded with `Connection: upgrade` (WebSocket).
     public static func upstreamRequestHead(
         _ head: HTTPRequestHead, framing: BodyFraming, path: String, host: String, requestID: String,
-        downstream: Downstream, gatewayName: String
+        downstream: Downstream, gatewayName: String, receivedVersion: HTTPVersion? = nil, upgrade: String? = nil
     ) -> HTTPRequestHead {
         let named = head.headers.contains(name: "connection") ? Self.connectionTokens(head.headers) : []
         var headers = HTTPHeaders()
@@ -92,7 +94,11 @@ public enum HeaderRewriter {
         case .length(let length): headers.add(name: "Content-Length", value: String(length))
         case .chunked: headers.add(name: "Transfer-Encoding", value: "chunked")
         }
-        headers.add(name: "Via", value: (via.map { $0 + ", " } ?? "") + Self.viaEntry(head.version, gatewayName))
+        if let upgrade {
+            headers.add(name: "Connection", value: "upgrade")
+            headers.add(name: "Upgrade", value: upgrade)
+        }
+        headers.add(name: "Via", value: (via.map { $0 + ", " } ?? "") + Self.viaEntry(receivedVersion ?? head.version, gatewayName))
         headers.add(name: "X-Forwarded-For", value: (forwardedFor.map { $0 + ", " } ?? "") + downstream.clientIP)
         headers.add(name: "X-Forwarded-Proto", value: forwardedProto ?? downstream.scheme)
         let originalHost = head.headers.first(name: "host") ?? host
@@ -171,6 +177,7 @@ public enum HeaderRewriter {
     /// `1.1 gatehouse`: the received protocol (RFC 9110 §7.6.3) and this gateway's name.
     static func viaEntry(_ version: HTTPVersion, _ gatewayName: String) -> String {
         if version.major == 1 { return (version.minor == 0 ? "1.0 " : "1.1 ") + gatewayName }
+        if version.major == 2 { return "2 " + gatewayName }
         return "\(version.major).\(version.minor) " + gatewayName
     }
 

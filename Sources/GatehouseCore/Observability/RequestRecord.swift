@@ -17,6 +17,8 @@ public struct RequestRecord: Sendable {
     public var method: String = ""
     public var host: String?
     public var path: String = ""
+    /// `HTTP/1.1`, `HTTP/1.0` or `HTTP/2`: how the client spoke.
+    public var protocolName: StaticString = "HTTP/1.1"
     /// The status sent downstream (499 when the client went away first, as nginx logs it).
     public var status: Int = 0
     /// Response body bytes sent downstream.
@@ -34,6 +36,11 @@ public struct RequestRecord: Sendable {
     public var failure: ProxyFailure?
     /// An upstream's own 5xx passed through.
     public var receivedStatus: Int?
+    /// The protocol a 101 switched to (`websocket`): the record is then a tunnel's, logged when
+    /// it closes, with `bytes` sent to the client and `bytesReceived` from it.
+    public var upgrade: String?
+    /// Bytes received from the client through a tunnel.
+    public var bytesReceived: Int64 = 0
     /// Every try when there was more than one: the server, its error (nil for the one that
     /// answered), its duration.
     public var attempts: [Attempt] = []
@@ -65,6 +72,7 @@ public struct RequestRecord: Sendable {
         line += ",\"method\":" + JSONText.quoted(self.method)
         line += ",\"host\":" + (self.host.map(JSONText.quoted) ?? "null")
         line += ",\"path\":" + JSONText.quoted(self.path)
+        line += ",\"protocol\":\"\(self.protocolName)\""
         line += ",\"status\":\(self.status),\"bytes\":\(self.bytes)"
         line += ",\"route\":" + (self.route.map(JSONText.quoted) ?? "null")
         line += ",\"cluster\":" + (self.cluster.map(JSONText.quoted) ?? "null")
@@ -76,6 +84,9 @@ public struct RequestRecord: Sendable {
         line += ",\"reused\":\(self.reusedConnection)"
         line += ",\"proxy_status\":" + (self.failure.map { "\"\($0.type.token)\"" } ?? "null")
         line += ",\"received_status\":" + (self.receivedStatus.map { String($0) } ?? "null")
+        if let upgrade = self.upgrade {
+            line += ",\"upgrade\":" + JSONText.quoted(upgrade) + ",\"bytes_received\":\(self.bytesReceived)"
+        }
         if let details = self.failure?.details { line += ",\"details\":" + JSONText.quoted(details) }
         if !self.attempts.isEmpty {
             line += ",\"attempts\":["

@@ -3,6 +3,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
+import NIOHTTP2
 import NIOPosix
 import Synchronization
 import Tracing
@@ -291,7 +292,12 @@ public final class ProxyServer: Sendable {
                     }
                     channel.closeFuture.whenComplete { _ in open.release() }
                     let loop = self.loopState(for: channel.eventLoop)
-                    try Self.configureDownstream(channel, limits: loop.snapshot.configuration.requestLimits, loop: loop)
+                    let limits = loop.snapshot.configuration.requestLimits
+                    // Cleartext HTTP/2 with prior knowledge (h2c) or HTTP/1.x, by the first bytes.
+                    try channel.pipeline.syncOperations.addHandler(
+                        ProtocolSniffer(
+                            http1: { try Self.configureDownstream($0, limits: limits, loop: loop) },
+                            http2: { try Self.configureHTTP2Downstream($0, limits: limits, loop: loop) }))
                     self.track(channel)
                 }
             }
@@ -313,6 +319,45 @@ public final class ProxyServer: Sendable {
             withOutboundHeaderValidation: false, withEncoderConfiguration: .init(),
             withDecoderLimitConfiguration: decoderLimits)
         try channel.pipeline.syncOperations.addHandler(DownstreamHandler(loop: loop))
+    }
+
+    /// The handlers of an HTTP/2 downstream connection (h2c with prior knowledge, or TLS with ALPN
+    /// `h2`), added on the connection's event loop once the protocol is known. Each stream is a
+    /// child channel with NIOHTTP2's HTTP/1 codec and its own ``DownstreamHandler``, so an h2
+    /// request goes through exactly the exchange, retry, error and logging code of HTTP/1.1 and is
+    /// proxied to the HTTP/1.1 upstreams. The client may open 100 streams at once (more are
+    /// refused with RST_STREAM REFUSED_STREAM); its header list is bounded by
+    /// `request_limits.max_header_bytes` (SETTINGS_MAX_HEADER_LIST_SIZE) and
+    /// `max_header_count`. A graceful shutdown sends GOAWAY; an idle connection closes after the
+    /// keep-alive timeout.
+    static func configureHTTP2Downstream(_ channel: any Channel, limits: RequestLimits, loop: LoopState) throws {
+        let sync = channel.pipeline.syncOperations
+        let management = NIOHTTP2ServerConnectionManagementHandler(
+            eventLoop: channel.eventLoop,
+            configuration: .init(
+                maxIdleTime: DownstreamHandler.keepAliveTimeout, maxAge: nil, maxGraceTime: nil, keepalive: nil))
+        var connection = NIOHTTP2Handler.ConnectionConfiguration()
+        connection.initialSettings = [
+            HTTP2Setting(parameter: .maxConcurrentStreams, value: DownstreamHandler.maxConcurrentStreams),
+            HTTP2Setting(parameter: .maxHeaderListSize, value: limits.maxHeaderBytes),
+        ]
+        let maxHeaderCount = limits.maxHeaderCount
+        // Stream channels live on their connection's event loop, as the loop state does.
+        let boundLoop = NIOLoopBound(loop, eventLoop: channel.eventLoop)
+        _ = try sync.configureHTTP2Pipeline(
+            mode: .server, connectionConfiguration: connection, streamConfiguration: .init(),
+            streamDelegate: management.http2StreamDelegate
+        ) { stream in
+            stream.eventLoop.makeCompletedFuture {
+                try stream.pipeline.syncOperations.addHandlers([
+                    HTTP2StreamGuard(maxHeaderCount: maxHeaderCount),
+                    HTTP2FramePayloadToHTTP1ServerCodec(),
+                    DownstreamHandler(loop: boundLoop.value, isHTTP2Stream: true),
+                ])
+            }
+        }
+        try sync.addHandler(management)
+        try sync.addHandler(HTTP2ConnectionLifecycle(), position: .before(management))
     }
 
     private func track(_ channel: any Channel) {

@@ -37,6 +37,10 @@ struct StrictResponseDecoder: WriteObservingByteToMessageDecoder {
         /// The connection carries nothing more (switched protocols, or bytes followed a response):
         /// whatever arrives is dropped while it closes.
         case discarding
+        /// After a 101: the bytes are the new protocol's. They stay in the buffer, undecoded, and
+        /// are passed on as they are when the decoder leaves the pipeline (a WebSocket tunnel),
+        /// or dropped with the connection (a 101 the exchange refuses).
+        case switched
     }
 
     private var state = State.head
@@ -132,12 +136,25 @@ struct StrictResponseDecoder: WriteObservingByteToMessageDecoder {
         case .discarding:
             buffer.moveReaderIndex(to: buffer.writerIndex)
             return .needMoreData
+        case .switched:
+            return .needMoreData
         }
     }
 
     mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws
         -> DecodingState
     {
+        if case .switched = self.state {
+            // Removed for a tunnel: the new protocol's first bytes go on, unparsed, to the relay.
+            // At the connection's end (a refused 101) they are dropped: no handler after this
+            // one takes raw bytes then.
+            if !seenEOF, buffer.readableBytes > 0, let rest = buffer.readSlice(length: buffer.readableBytes) {
+                context.fireChannelRead(NIOAny(rest))
+            } else {
+                buffer.moveReaderIndex(to: buffer.writerIndex)
+            }
+            return .needMoreData
+        }
         if try self.decode(context: context, buffer: &buffer) == .continue { return .continue }
         // Nothing more can be parsed and nothing more will come.
         switch self.state {
@@ -153,7 +170,7 @@ struct StrictResponseDecoder: WriteObservingByteToMessageDecoder {
         case .body, .chunkLine, .chunkData, .chunkEnd, .trailers:
             throw ResponseDecodingError(
                 .incomplete, "the upstream closed the connection before the end of the response body")
-        case .discarding:
+        case .discarding, .switched:
             break
         }
         return .needMoreData
@@ -170,10 +187,10 @@ struct StrictResponseDecoder: WriteObservingByteToMessageDecoder {
             _ = try ResponseFraming.decide(
                 status: status, isHeadRequest: method == .HEAD, version: parsed.head.version,
                 contentLength: parsed.contentLength, transferEncoding: parsed.transferEncoding)
-            // The gateway never forwards Upgrade, so this is never an answer it can use; the
-            // exchange turns it into a 502 and nothing after it is parsed as HTTP.
+            // Nothing after it is parsed as HTTP: the exchange either relays the new protocol
+            // (an Upgrade it forwarded) or refuses it with a 502 and closes the connection.
             self.pendingMethods.removeFirst()
-            self.state = .discarding
+            self.state = .switched
             context.fireUserInboundEventTriggered(UpstreamConnectionUnusable(reason: .switchedProtocols))
             context.fireChannelRead(Self.wrapInboundOut(.head(parsed.head)))
             return

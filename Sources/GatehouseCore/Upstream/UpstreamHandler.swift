@@ -54,6 +54,8 @@ final class UpstreamHandler: ChannelDuplexHandler {
     }
 
     var isWritable: Bool { self.context?.channel.isWritable ?? false }
+    /// The connection, while the handler is in its pipeline (a tunnel takes it over).
+    var channel: (any Channel)? { self.context?.channel }
     var isActive: Bool { !self.isClosed && (self.context?.channel.isActive ?? false) }
 
     func handlerAdded(context: ChannelHandlerContext) {

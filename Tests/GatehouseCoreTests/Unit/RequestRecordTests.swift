@@ -13,7 +13,7 @@ extension Unit {
         }
 
         static let fields: Set<String> = [
-            "time", "request_id", "client", "method", "host", "path", "status", "bytes", "route", "cluster", "upstream",
+            "time", "request_id", "client", "method", "host", "path", "protocol", "status", "bytes", "route", "cluster", "upstream",
             "upstream_status", "connect_ms", "header_ms", "total_ms", "reused", "proxy_status", "received_status",
         ]
 
