@@ -17,7 +17,6 @@ final class DownstreamHandler: ChannelDuplexHandler {
 
     static let maxQueuedParts = 64
     static let maxBufferedBodyBytes = 256 * 1024
-    static let keepAliveTimeout = TimeAmount.seconds(75)
 
     let loop: LoopState
     var context: ChannelHandlerContext?
@@ -30,7 +29,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
     /// pipelined request while an earlier one is still being answered (400). It is answered in its
     /// turn, then the connection closes; nothing after it is read.
     private var pendingRefusal: (head: HTTPRequestHead?, failure: ProxyFailure, status: Int)?
-    private var pendingRead = false
+    private(set) var pendingRead = false
     private var isDraining = false
     /// Graceful shutdown: no request beyond those already read is started.
     var closeWhenIdle = false
@@ -39,10 +38,16 @@ final class DownstreamHandler: ChannelDuplexHandler {
     var clientAddress = "-"
     var clientIP = "-"
     var isTrustedPeer = false
-    var idleSince = NIODeadline.now()
+    /// The client's limits: header, body rate, keep-alive idle (checked by the loop's sweep).
+    var deadlines = ClientDeadlines(acceptedAt: .now())
+    /// Request parts decoded since the last read-complete: a read with none carried part of a head.
+    private var partsRead = 0
+    /// This listener's `gatehouse_downstream_timeouts_total` series; nil in handler tests.
+    let timeoutCounters: DownstreamTimeoutCounters?
 
-    init(loop: LoopState) {
+    init(loop: LoopState, timeouts: DownstreamTimeoutCounters? = nil) {
         self.loop = loop
+        self.timeoutCounters = timeouts
     }
 
     var snapshot: ProxySnapshot { self.loop.snapshot }
@@ -53,7 +58,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
         self.clientIP = peer?.ipAddress ?? "-"
         self.clientAddress = peer.map { "\($0.ipAddress ?? "-"):\($0.port ?? 0)" } ?? "-"
         self.isTrustedPeer = self.snapshot.isTrusted(peer)
-        self.idleSince = .now()
+        self.deadlines = ClientDeadlines(acceptedAt: .now())
         self.loop.sweeper.register(self)
     }
 
@@ -66,6 +71,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = self.unwrapInboundIn(data)
+        self.partsRead &+= 1
         if self.isClosed || self.pendingRefusal != nil {
             // The connection ends with what is already answered: requests decoded after a refusal
             // (in the same read) must never start an exchange.
@@ -91,6 +97,10 @@ final class DownstreamHandler: ChannelDuplexHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        if self.partsRead == 0 {
+            self.deadlines.bytesArrived(at: .now())
+        }
+        self.partsRead = 0
         if self.wroteUpstream {
             self.wroteUpstream = false
             self.exchange?.upstream?.flush()
@@ -173,6 +183,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
     func read(context: ChannelHandlerContext) {
         if self.shouldHoldReads {
             self.pendingRead = true
+            self.deadlines.readsHeld()
         } else {
             context.read()
         }
@@ -212,6 +223,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
             self.fail(exchange, ProxyFailure(type: .proxyInternalError, phase: exchange.phase, details: "unexpected head"))
         case .body(let buffer):
             exchange.lastActivity = .now()
+            self.deadlines.bodyReceived(buffer.readableBytes)
             guard !exchange.discardingBody else { return }
             exchange.requestBodyBytes += Int64(buffer.readableBytes)
             let limit = exchange.generation.snapshot.maxBodyBytes
@@ -242,6 +254,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
                 return
             }
             exchange.requestComplete = true
+            self.deadlines.requestComplete()
             exchange.lastActivity = .now()
             if exchange.discardingBody {
                 self.finishIfDone(exchange)
@@ -316,7 +329,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
             }
             return
         }
-        self.idleSince = .now()
+        self.deadlines.responseFinished(at: .now())
         self.drainQueue()
         self.resumeReadingIfPossible()
     }

@@ -136,7 +136,7 @@ public final class ProxyServer: Sendable {
         defer { self.reloading.withLockedValue { $0 = false } }
 
         let (old, oldController) = self.generation.withLockedValue { ($0.snapshot, $0.controller) }
-        let snapshot = ProxySnapshot(configuration: configuration)
+        let snapshot = ProxySnapshot(configuration: configuration, previous: old)
         let controller = UpstreamController(
             snapshot: snapshot, loop: oldController.loop, logger: self.logger, resolve: oldController.resolve,
             previous: oldController, metrics: self.metrics)
@@ -275,7 +275,8 @@ public final class ProxyServer: Sendable {
     }
 
     private func makeBootstrap(_ open: ListenerConnections, listener listenerName: String) -> ServerBootstrap {
-        ServerBootstrap(group: self.group)
+        let timeouts = self.metrics.downstreamTimeoutCounters(listener: listenerName)
+        return ServerBootstrap(group: self.group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -291,7 +292,8 @@ public final class ProxyServer: Sendable {
                     }
                     channel.closeFuture.whenComplete { _ in open.release() }
                     let loop = self.loopState(for: channel.eventLoop)
-                    try Self.configureDownstream(channel, limits: loop.snapshot.configuration.requestLimits, loop: loop)
+                    try Self.configureDownstream(
+                        channel, limits: loop.snapshot.configuration.requestLimits, loop: loop, timeouts: timeouts)
                     self.track(channel)
                 }
             }
@@ -299,7 +301,9 @@ public final class ProxyServer: Sendable {
 
     /// The handlers of a downstream connection: the ``RequestLineGuard``, NIOHTTP1's server codec
     /// with the request limits, then the ``DownstreamHandler``. Shared with the tests that drive it through an `EmbeddedChannel`.
-    static func configureDownstream(_ channel: any Channel, limits: RequestLimits, loop: LoopState) throws {
+    static func configureDownstream(
+        _ channel: any Channel, limits: RequestLimits, loop: LoopState, timeouts: DownstreamTimeoutCounters? = nil
+    ) throws {
         var decoderLimits = NIOHTTPDecoderLimitConfiguration()
         decoderLimits.maxHeaderListSize = limits.maxHeaderBytes
         decoderLimits.maxHeaderFieldSize = limits.maxHeaderBytes
@@ -312,7 +316,7 @@ public final class ProxyServer: Sendable {
             withPipeliningAssistance: false, withServerUpgrade: nil, withErrorHandling: false,
             withOutboundHeaderValidation: false, withEncoderConfiguration: .init(),
             withDecoderLimitConfiguration: decoderLimits)
-        try channel.pipeline.syncOperations.addHandler(DownstreamHandler(loop: loop))
+        try channel.pipeline.syncOperations.addHandler(DownstreamHandler(loop: loop, timeouts: timeouts))
     }
 
     private func track(_ channel: any Channel) {
