@@ -47,6 +47,15 @@ import Testing
             #expect(log.filter { ($0["status"] as? Int) == 429 && ($0["proxy_status"] as? String) == "http_request_denied" }.count == 3)
             let metrics = try await MetricsTests.scrape(gateway)
             #expect(metrics.value("gatehouse_gateway_errors_total", ["error": "http_request_denied", "code": "429"]) == 3)
+            // /admin/config shows the limit and the client timeouts as the gateway runs them.
+            let config = try await gateway.adminRequest("GET", "/admin/config")
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(config.body)) as? [String: Any])
+            let route = try #require((json["routes"] as? [[String: Any]])?.first)
+            let shown = try #require(route["rate_limit"] as? [String: Any])
+            #expect(shown["rate"] as? String == "1/m")
+            #expect(shown["burst"] as? Int == 5)
+            #expect(shown["key"] as? String == "client_address")
+            #expect((json["client_timeouts"] as? [String: Any])?["header"] as? String == "10s")
         }
     }
 
