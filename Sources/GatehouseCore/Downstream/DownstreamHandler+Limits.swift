@@ -94,6 +94,8 @@ extension DownstreamHandler {
             self.isClosed = true
             self.context?.close(promise: nil)
         case .header(hasBytes: true):
+            // Only between exchanges: an exchange's head is already read.
+            guard exchange == nil else { return }
             let failure = ProxyFailure(
                 type: .httpRequestError, phase: .route,
                 details: "request head not complete within client_timeouts.header (\(ValueSyntax.format(limits.header)))")

@@ -39,7 +39,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
     var clientIP = "-"
     var isTrustedPeer = false
     /// The client's limits: header, body rate, keep-alive idle (checked by the loop's sweep).
-    var deadlines = ClientDeadlines(acceptedAt: .now())
+    var deadlines = ClientDeadlines(acceptedAt: .uptimeNanoseconds(0))
     /// Request parts decoded since the last read-complete: a read with none carried part of a head.
     private var partsRead = 0
     /// This listener's `gatehouse_downstream_timeouts_total` series; nil in handler tests.
