@@ -46,6 +46,13 @@ public struct ConfigLint: Sendable, Hashable, CustomStringConvertible {
         case shortRetention = "short-retention"
         /// Webhooks configured but `storage` absent (a note): incidents are forgotten at restart.
         case incidentsInMemory = "incidents-in-memory"
+        /// `client_timeouts.header` above a minute: slowloris connections are held that long each.
+        case longHeaderTimeout = "long-header-timeout"
+        /// `client_timeouts.keep_alive` under a minute behind a load balancer (`trusted_proxies` set):
+        /// the balancer reuses a connection the gateway is closing, and answers 502.
+        case keepAliveBelowBalancerIdle = "keep-alive-below-balancer-idle"
+        /// A `rate_limit` of several per second with `burst: 1`: requests sent together are refused.
+        case rateLimitWithoutBurst = "rate-limit-without-burst"
     }
 
     public var rule: Rule
@@ -108,6 +115,7 @@ public enum ConfigLints {
             lints += self.connectionLimit(cluster, locations)
         }
         lints += self.routes(configuration, locations)
+        lints += self.clientLimits(configuration, locations)
         lints += self.alerts(configuration, locations)
         let order = Dictionary(uniqueKeysWithValues: ConfigLint.Rule.allCases.enumerated().map { ($1, $0) })
         return lints.enumerated().sorted {
@@ -117,6 +125,38 @@ public enum ConfigLints {
     }
 
     static func format(_ duration: Duration) -> String { ValueSyntax.format(duration) }
+
+    /// `client_timeouts` and `rate_limit`: the defences against slow and greedy clients, and the
+    /// keep-alive limit that a load balancer in front must not outlive.
+    static func clientLimits(_ configuration: GatehouseConfiguration, _ locations: ConfigLocations) -> [ConfigLint] {
+        var lints: [ConfigLint] = []
+        let timeouts = configuration.clientTimeouts
+        if timeouts.header > .seconds(60) {
+            lints.append(
+                ConfigLint(
+                    .longHeaderTimeout, at: locations.nearest(["client_timeouts", "header"]),
+                    "client_timeouts.header \(format(timeouts.header)) lets a slowloris client hold each connection that long while trickling its head, so a few hundred of them exhaust max_connections",
+                    fix: "keep it at seconds (the default is 10s; HAProxy advises 10s, nginx defaults to 60s)"))
+        }
+        if !configuration.trustedProxies.isEmpty, timeouts.keepAlive < .seconds(60) {
+            lints.append(
+                ConfigLint(
+                    .keepAliveBelowBalancerIdle, at: locations.nearest(["client_timeouts", "keep_alive"]),
+                    "client_timeouts.keep_alive \(format(timeouts.keepAlive)) is shorter than the idle timeout of the load balancers usually in front (trusted_proxies is set; AWS ALB keeps idle connections 60s): the balancer sends a request on a connection the gateway is closing and answers 502 itself",
+                    fix: "make keep_alive longer than the balancer's idle timeout (75s for an ALB's 60s)"))
+        }
+        for (index, route) in configuration.routes.enumerated() {
+            guard let limit = route.rateLimit, limit.burst == 1, limit.period == .seconds(1), limit.requests >= 2 else {
+                continue
+            }
+            lints.append(
+                ConfigLint(
+                    .rateLimitWithoutBurst, at: locations.nearest(["routes", String(index), "rate_limit", "burst"]),
+                    "route '\(route.name)' allows \(limit.rateText) but burst 1: two requests sent together (a page's parallel fetches, a retry) get 429 although the client is far below the rate",
+                    fix: "set burst to about a second's worth (the default is the rate's count)"))
+        }
+        return lints
+    }
 
     static func alerts(_ configuration: GatehouseConfiguration, _ locations: ConfigLocations) -> [ConfigLint] {
         var lints: [ConfigLint] = []

@@ -27,12 +27,14 @@ public struct GatehouseConfiguration: Sendable, Equatable {
     public var storage: Storage?
     /// Span export over OTLP; nil = tracing off.
     public var tracing: TracingConfiguration?
+    /// Time limits on what clients send (slowloris, slow POST) and on idle keep-alive connections.
+    public var clientTimeouts: ClientTimeouts
 
     public init(
         listeners: [Listener], admin: Admin? = nil, accessLog: AccessLogTarget = .stdout, clusters: [Cluster],
         routes: [Route], trustedProxies: [AddressRange] = [], exposeDetails: Bool = false,
         gatewayName: String = "gatehouse", requestLimits: RequestLimits = RequestLimits(), alerts: Alerts = Alerts(),
-        storage: Storage? = nil, tracing: TracingConfiguration? = nil
+        storage: Storage? = nil, tracing: TracingConfiguration? = nil, clientTimeouts: ClientTimeouts = ClientTimeouts()
     ) {
         self.listeners = listeners
         self.admin = admin
@@ -46,6 +48,7 @@ public struct GatehouseConfiguration: Sendable, Equatable {
         self.alerts = alerts
         self.storage = storage
         self.tracing = tracing
+        self.clientTimeouts = clientTimeouts
     }
 
     /// The cluster with this name, if any.
@@ -495,10 +498,12 @@ public struct Route: Sendable, Equatable {
     /// Replace `match.pathPrefix` with this prefix in the path sent upstream.
     public var rewritePrefix: String?
     public var hostRewrite: HostRewrite
+    /// Requests beyond this rate are answered 429 `http_request_denied` by the gateway; nil = no limit.
+    public var rateLimit: RateLimit?
 
     public init(
         name: String, match: Match, cluster: String, stripPrefix: Bool = false, rewritePrefix: String? = nil,
-        hostRewrite: HostRewrite = .preserve
+        hostRewrite: HostRewrite = .preserve, rateLimit: RateLimit? = nil
     ) {
         self.name = name
         self.match = match
@@ -506,5 +511,6 @@ public struct Route: Sendable, Equatable {
         self.stripPrefix = stripPrefix
         self.rewritePrefix = rewritePrefix
         self.hostRewrite = hostRewrite
+        self.rateLimit = rateLimit
     }
 }

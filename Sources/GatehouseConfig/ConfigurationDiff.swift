@@ -2,11 +2,16 @@
 /// and the report of `POST /admin/reload`.
 public enum ConfigurationDiff {
     /// One line per change, in this order: clusters (added, servers added or removed, settings changed,
-    /// removed), routes, listeners, then alerts and storage, then tracing (which a reload does not
+    /// removed), routes (a changed rate_limit is a changed route), listeners, client_timeouts, then alerts and storage, then tracing (which a reload does not
     /// apply: said so in its line). Empty when nothing has changed.
     public static func changes(_ old: GatehouseConfiguration, _ new: GatehouseConfiguration) -> [String] {
-        self.clusters(old, new) + self.routes(old, new) + self.listeners(old, new) + self.alerts(old, new)
-            + self.tracing(old, new)
+        self.clusters(old, new) + self.routes(old, new) + self.listeners(old, new) + self.clientTimeouts(old, new)
+            + self.alerts(old, new) + self.tracing(old, new)
+    }
+
+    /// Client time limits apply at once, to connections already open too (each sweep reads them).
+    static func clientTimeouts(_ old: GatehouseConfiguration, _ new: GatehouseConfiguration) -> [String] {
+        old.clientTimeouts == new.clientTimeouts ? [] : ["client_timeouts changed"]
     }
 
     /// Incident settings and webhooks apply at once; the storage file is opened at start only.

@@ -20,6 +20,7 @@ struct RootDraft {
     var alerts = Alerts()
     var storage: Storage?
     var tracing: TracingConfiguration?
+    var clientTimeouts = ClientTimeouts()
 
     static let fields: [Field<RootDraft>] = [
         Field(
@@ -55,6 +56,9 @@ struct RootDraft {
         Field(
             "request_limits", section: RequestLimits.fields, into: \.requestLimits,
             doc: "Limits on what downstream clients may send."),
+        Field(
+            "client_timeouts", section: ClientTimeouts.fields, into: \.clientTimeouts,
+            doc: "Time limits on what clients send (slowloris, slow POST) and on idle keep-alive connections."),
         Field("alerts", section: Alerts.fields, into: \.alerts, doc: "Incidents from gateway-error ratios, and their webhooks."),
         Field("storage", .mapping(Storage.Draft.fields), doc: "Where errors and incidents are kept across restarts (SQLite).") {
             $0.storage = Storage.read($1)
@@ -85,7 +89,7 @@ struct RootDraft {
             listeners: listeners, admin: self.admin?.value, accessLog: self.accessLog, clusters: clusters,
             routes: routes, trustedProxies: self.trustedProxies, exposeDetails: self.exposeDetails,
             gatewayName: self.gatewayName, requestLimits: self.requestLimits, alerts: self.alerts, storage: self.storage,
-            tracing: self.tracing)
+            tracing: self.tracing, clientTimeouts: self.clientTimeouts)
     }
 
     mutating func readListeners(_ value: Value) {
@@ -168,7 +172,7 @@ struct RootDraft {
                 Route(
                     name: draft.name ?? item.subject, match: draft.match, cluster: cluster.value,
                     stripPrefix: draft.stripPrefix, rewritePrefix: draft.rewritePrefix?.value,
-                    hostRewrite: draft.hostRewrite))
+                    hostRewrite: draft.hostRewrite, rateLimit: draft.rateLimit))
         }
         self.routes = routes
     }
@@ -276,6 +280,7 @@ struct RouteDraft {
     var stripPrefix = false
     var rewritePrefix: Located<String>?
     var hostRewrite = Route.HostRewrite.preserve
+    var rateLimit: RateLimit?
 
     static let fields: [Field<RouteDraft>] = [
         Field("name", .nonEmptyText, doc: "The route's name in logs and metrics (default routes[N]).") {
@@ -298,6 +303,10 @@ struct RouteDraft {
             "host_rewrite", .nonEmptyText,
             doc: "The Host sent upstream: preserve (the client's, default), upstream (the server's host:port) or a fixed host."
         ) { $0.hostRewrite = Self.hostRewrite($1) ?? $0.hostRewrite },
+        Field(
+            "rate_limit", .mapping(RateLimitDraft.fields),
+            doc: "A token bucket per client address or header value, shared by all event loops; beyond it: 429 http_request_denied."
+        ) { $0.rateLimit = RateLimitDraft.read($1) },
     ]
 
     static func pathPrefix(_ value: Value) -> String? {

@@ -12,6 +12,7 @@ extension DownstreamHandler {
     func startExchange(_ head: HTTPRequestHead) {
         let exchange = self.makeExchange(head)
         self.exchange = exchange
+        self.deadlines.headReceived(at: exchange.start)
 
         let snapshot = exchange.generation.snapshot
         let facts: RequestFraming.Facts
@@ -59,6 +60,11 @@ extension DownstreamHandler {
         exchange.route = entry.index
         exchange.record.route = entry.route.name
         exchange.record.cluster = entry.route.cluster
+        if entry.index < snapshot.rateLimiters.count, let limiter = snapshot.rateLimiters[entry.index],
+            !self.admit(exchange, limiter: limiter)
+        {
+            return
+        }
         guard entry.clusterIndex >= 0 else {
             self.fail(exchange, ProxyFailure(type: .proxyConfigurationError, phase: .route, details: "cluster \(entry.route.cluster) does not exist"))
             return
@@ -299,6 +305,7 @@ extension DownstreamHandler {
             value: ProxyStatusHeader.value(for: failure, gatewayName: snapshot.gatewayName, exposeDetails: expose))
         headers.add(name: "X-Request-Id", value: exchange.record.requestID)
         if failure.type == .connectionLimitReached { headers.add(name: "Retry-After", value: "1") }
+        if let fields = exchange.rateLimitFields { fields.add(to: &headers) }
         if exchange.closeConnection || !exchange.clientKeepAlive { headers.add(name: "Connection", value: "close") }
         let version = exchange.requestHead.version.major == 1 ? exchange.requestHead.version : .http1_1
         let head = HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: status), headers: headers)
@@ -318,16 +325,24 @@ extension DownstreamHandler {
     /// discarded, or close a keep-alive connection idle too long.
     func checkDeadlines(now: NIODeadline) {
         guard let exchange = self.exchange else {
-            if !self.isClosed, self.queued.isEmpty, now >= self.idleSince + Self.keepAliveTimeout {
-                self.isClosed = true
-                self.context?.close(promise: nil)
+            if !self.isClosed, self.queued.isEmpty,
+                let expired = self.deadlines.check(now: now, limits: self.snapshot.clientLimits, isHoldingReads: false)
+            {
+                self.clientTimedOut(expired, exchange: nil)
             }
             return
         }
         if exchange.isTunnel {
-            // A tunnel has no request or response limit, only the cluster's idle timeout; closing
-            // the client's side closes the upstream's and logs the tunnel.
+            // A tunnel has no request, response or client limit, only the cluster's idle timeout;
+            // closing the client's side closes the upstream's and logs the tunnel.
             if now >= exchange.lastActivity + exchange.idleTimeout { self.context?.close(promise: nil) }
+            return
+        }
+        if !exchange.requestComplete, !exchange.responseEnded, !self.isClosed,
+            let expired = self.deadlines.check(
+                now: now, limits: exchange.generation.snapshot.clientLimits, isHoldingReads: self.pendingRead)
+        {
+            self.clientTimedOut(expired, exchange: exchange)
             return
         }
         if exchange.responseEnded {
@@ -382,7 +397,9 @@ extension DownstreamHandler {
         exchange.breaker = nil
         if self.loop.accessLog.isEnabled { self.loop.accessLog.append(record.jsonLine()) }
         if record.failure != nil { self.loop.stats.errors.record(record) }
-        if let failure = record.failure, failure.type != .httpRequestError {
+        // The client's own refusals (malformed, too large, too slow, rate-limited) are in the access
+        // log and the metrics; the error log is for what went wrong on the way to an upstream.
+        if let failure = record.failure, failure.type != .httpRequestError, failure.type != .httpRequestDenied {
             var metadata: Logger.Metadata = [
                 "request.id": .string(record.requestID), "proxy_status.error": .string(failure.type.token),
                 "status": .stringConvertible(record.status),

@@ -39,9 +39,10 @@ extension DownstreamHandler: UpstreamExchangeDelegate {
                 exchange.closeConnection = true
             }
             let keepAlive = exchange.clientKeepAlive && !exchange.closeConnection
-            let downstreamHead = HeaderRewriter.downstreamResponseHead(
+            var downstreamHead = HeaderRewriter.downstreamResponseHead(
                 head, requestID: exchange.record.requestID, gatewayName: snapshot.gatewayName,
                 proxyStatus: proxyStatus, keepAlive: keepAlive, clientVersion: exchange.requestHead.version)
+            if let fields = exchange.rateLimitFields { fields.add(to: &downstreamHead.headers) }
             exchange.responseHeadSent = true
             context.write(self.wrapOutboundOut(.head(downstreamHead)), promise: nil)
         case .body(let buffer):

@@ -19,7 +19,6 @@ final class DownstreamHandler: ChannelDuplexHandler {
 
     static let maxQueuedParts = 64
     static let maxBufferedBodyBytes = 256 * 1024
-    static let keepAliveTimeout = TimeAmount.seconds(75)
     /// SETTINGS_MAX_CONCURRENT_STREAMS of an HTTP/2 connection (nginx's and Envoy's default is 100 too).
     static let maxConcurrentStreams = 100
 
@@ -38,7 +37,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
     /// pipelined request while an earlier one is still being answered (400). It is answered in its
     /// turn, then the connection closes; nothing after it is read.
     private var pendingRefusal: (head: HTTPRequestHead?, failure: ProxyFailure, status: Int)?
-    private var pendingRead = false
+    private(set) var pendingRead = false
     private var isDraining = false
     /// Graceful shutdown: no request beyond those already read is started.
     var closeWhenIdle = false
@@ -47,11 +46,17 @@ final class DownstreamHandler: ChannelDuplexHandler {
     var clientAddress = "-"
     var clientIP = "-"
     var isTrustedPeer = false
-    var idleSince = NIODeadline.now()
+    /// The client's limits: header, body rate, keep-alive idle (checked by the loop's sweep).
+    var deadlines = ClientDeadlines(acceptedAt: .uptimeNanoseconds(0))
+    /// Request parts decoded since the last read-complete: a read with none carried part of a head.
+    private var partsRead = 0
+    /// This listener's `gatehouse_downstream_timeouts_total` series; nil in handler tests.
+    let timeoutCounters: DownstreamTimeoutCounters?
 
-    init(loop: LoopState, isHTTP2Stream: Bool = false) {
+    init(loop: LoopState, isHTTP2Stream: Bool = false, timeouts: DownstreamTimeoutCounters? = nil) {
         self.loop = loop
         self.isHTTP2Stream = isHTTP2Stream
+        self.timeoutCounters = timeouts
     }
 
     var snapshot: ProxySnapshot { self.loop.snapshot }
@@ -62,7 +67,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
         self.clientIP = peer?.ipAddress ?? "-"
         self.clientAddress = peer.map { "\($0.ipAddress ?? "-"):\($0.port ?? 0)" } ?? "-"
         self.isTrustedPeer = self.snapshot.isTrusted(peer)
-        self.idleSince = .now()
+        self.deadlines = ClientDeadlines(acceptedAt: .now())
         self.loop.sweeper.register(self)
     }
 
@@ -75,6 +80,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = self.unwrapInboundIn(data)
+        self.partsRead &+= 1
         if self.isClosed || self.pendingRefusal != nil {
             // The connection ends with what is already answered: requests decoded after a refusal
             // (in the same read) must never start an exchange.
@@ -100,6 +106,10 @@ final class DownstreamHandler: ChannelDuplexHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        if self.partsRead == 0 {
+            self.deadlines.bytesArrived(at: .now())
+        }
+        self.partsRead = 0
         if self.wroteUpstream {
             self.wroteUpstream = false
             self.exchange?.upstream?.flush()
@@ -182,6 +192,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
     func read(context: ChannelHandlerContext) {
         if self.shouldHoldReads {
             self.pendingRead = true
+            self.deadlines.readsHeld()
         } else {
             context.read()
         }
@@ -232,6 +243,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
             self.fail(exchange, ProxyFailure(type: .proxyInternalError, phase: exchange.phase, details: "unexpected head"))
         case .body(let buffer):
             exchange.lastActivity = .now()
+            self.deadlines.bodyReceived(buffer.readableBytes)
             guard !exchange.discardingBody else { return }
             exchange.requestBodyBytes += Int64(buffer.readableBytes)
             let limit = exchange.generation.snapshot.maxBodyBytes
@@ -262,6 +274,7 @@ final class DownstreamHandler: ChannelDuplexHandler {
                 return
             }
             exchange.requestComplete = true
+            self.deadlines.requestComplete()
             exchange.lastActivity = .now()
             if exchange.discardingBody {
                 self.finishIfDone(exchange)
@@ -335,13 +348,18 @@ final class DownstreamHandler: ChannelDuplexHandler {
                 self.context?.flush()
                 // On HTTP/2 the cut is RST_STREAM INTERNAL_ERROR (a plain close would say CANCEL).
                 if self.isHTTP2Stream, exchange.responseEndedByFailure {
+                    // The connection's HTTP/2 handler drops a reset stream's frames it still
+                    // holds for the connection's next flush: the head and the partial body go to
+                    // the socket first, or the client would see a reset and no status (this
+                    // happens when the upstream's head, partial body and close come in one read).
+                    self.context?.channel.parent?.flush()
                     self.context?.triggerUserOutboundEvent(ResetStream(code: .internalError), promise: nil)
                 }
                 self.context?.close(promise: nil)
             }
             return
         }
-        self.idleSince = .now()
+        self.deadlines.responseFinished(at: .now())
         self.drainQueue()
         self.resumeReadingIfPossible()
     }

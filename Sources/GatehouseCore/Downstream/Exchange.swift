@@ -60,6 +60,8 @@ final class Exchange {
     var bufferedBytes = 0
     /// Request body bytes received so far (for `request_limits.max_body_bytes`).
     var requestBodyBytes: Int64 = 0
+    /// The route's rate-limit fields for the response; nil when the route has no `rate_limit`.
+    var rateLimitFields: RateLimitFields?
 
     // Tracing: both nil when it is off (nothing is allocated for them).
     /// The request's server span, from its head to its record.

@@ -8,7 +8,10 @@ import NIOHTTP2
 /// from the preface within its first three bytes (`GET`, `POST`, `PUT`…), so nothing waits for
 /// more than one read; only a real preface is read to its 24th byte. The handler then installs
 /// the chosen pipeline behind itself, passes the bytes on and leaves: one decision per
-/// connection, nothing per request.
+/// connection, nothing per request. A connection that sends no decisive byte within
+/// `client_timeouts.header` is closed silently, as one that never sends a head would be: the
+/// handlers that keep the clients' other limits do not exist before the decision, so without
+/// this one timer per connection a silent client would hold it forever.
 final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -19,10 +22,33 @@ final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
     private let configureHTTP2: (any Channel) throws -> Void
     private var received: ByteBuffer?
     private var decided = false
+    private let deadline: TimeAmount
+    private let timeouts: DownstreamTimeoutCounters?
+    private var timer: Scheduled<Void>?
 
-    init(http1: @escaping (any Channel) throws -> Void, http2: @escaping (any Channel) throws -> Void) {
+    init(
+        deadline: TimeAmount, timeouts: DownstreamTimeoutCounters? = nil,
+        http1: @escaping (any Channel) throws -> Void, http2: @escaping (any Channel) throws -> Void
+    ) {
+        self.deadline = deadline
+        self.timeouts = timeouts
         self.configureHTTP1 = http1
         self.configureHTTP2 = http2
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let bound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
+        self.timer = context.eventLoop.scheduleTask(in: self.deadline) {
+            let (handler, context) = bound.value
+            guard !handler.decided else { return }
+            handler.timeouts?.count(.header(hasBytes: handler.received != nil))
+            context.close(promise: nil)
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.timer?.cancel()
+        self.timer = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -41,6 +67,8 @@ final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
         }
         self.decided = true
         self.received = nil
+        self.timer?.cancel()
+        self.timer = nil
         do {
             try (isHTTP2 ? self.configureHTTP2 : self.configureHTTP1)(context.channel)
         } catch {
@@ -64,6 +92,8 @@ final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
     func channelInactive(context: ChannelHandlerContext) {
         // Closed before a decision: there is no request to answer.
         self.received = nil
+        self.timer?.cancel()
+        self.timer = nil
         context.fireChannelInactive()
     }
 }

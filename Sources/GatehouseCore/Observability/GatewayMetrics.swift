@@ -84,6 +84,9 @@ public final class GatewayMetrics: Sendable {
         static var refusedConnections: MetricNameDescriptor {
             named("downstream", "connections_refused", "total", "Client connections answered 503 because the listener was at max_connections, by listener.")
         }
+        static var downstreamTimeouts: MetricNameDescriptor {
+            named("downstream", "timeouts", "total", "Client connections cut by a client_timeouts limit, by listener and kind (header: 408 or silent close; body: 408, too slow; keep_alive: idle close).")
+        }
         static var reloads: MetricNameDescriptor {
             named("config", "reloads", "total", "Configuration reloads, by result (success, failure).")
         }
@@ -175,6 +178,14 @@ public final class GatewayMetrics: Sendable {
         self.registry.makeCounter(descriptor: Name.refusedConnections, labels: [("listener", listener)]).increment()
     }
 
+    /// The series of a listener's client timeouts, made once per listener.
+    func downstreamTimeoutCounters(listener: String) -> DownstreamTimeoutCounters {
+        func counter(_ kind: String) -> Counter {
+            self.registry.makeCounter(descriptor: Name.downstreamTimeouts, labels: [("listener", listener), ("kind", kind)])
+        }
+        return DownstreamTimeoutCounters(header: counter("header"), body: counter("body"), keepAlive: counter("keep_alive"))
+    }
+
     /// A reload was tried (from SIGHUP or the admin API), with its outcome.
     public func countReload(success: Bool) {
         self.registry.makeCounter(descriptor: Name.reloads, labels: [("result", success ? "success" : "failure")])
@@ -258,6 +269,21 @@ struct Instruments: Sendable {
     /// Requests no route matched (404) or refused before routing (400…).
     var unrouted: RouteInstruments
     var clusters: [ClusterInstruments]
+}
+
+/// `gatehouse_downstream_timeouts_total` of one listener, by kind.
+struct DownstreamTimeoutCounters: Sendable {
+    var header: Counter
+    var body: Counter
+    var keepAlive: Counter
+
+    func count(_ expired: ClientDeadlines.Expired) {
+        switch expired {
+        case .header: self.header.increment()
+        case .body: self.body.increment()
+        case .keepAlive: self.keepAlive.increment()
+        }
+    }
 }
 
 struct RouteInstruments: Sendable {

@@ -27,6 +27,9 @@ enum ConfigurationJSON {
         json += ",\"request_limits\":{\"max_header_bytes\":\(limits.maxHeaderBytes),\"max_body_bytes\":\(limits.maxBodyBytes)"
         json += ",\"max_request_line_bytes\":\(limits.maxRequestLineBytes),\"max_header_count\":\(limits.maxHeaderCount)"
         json += ",\"max_pipelined_requests\":\(limits.maxPipelinedRequests)}"
+        let client = configuration.clientTimeouts
+        json += ",\"client_timeouts\":{\"header\":\(d(client.header)),\"keep_alive\":\(d(client.keepAlive))"
+        json += ",\"body_min_rate\":\(client.bodyMinRate),\"body_rate_window\":\(d(client.bodyRateWindow))}"
         json += ",\"trusted_proxies\":[" + configuration.trustedProxies.map { q($0.description) }.joined(separator: ",") + "]"
         json += ",\"clusters\":{" + configuration.clusters.map { "\(q($0.name)):" + Self.cluster($0) }.joined(separator: ",")
         json += "},\"routes\":[" + configuration.routes.map(Self.route).joined(separator: ",") + "]"
@@ -125,6 +128,17 @@ enum ConfigurationJSON {
         case .preserve: json += "\"preserve\""
         case .upstream: json += "\"upstream\""
         case .fixed(let value): json += "{\"fixed\":\(q(value))}"
+        }
+        json += ",\"rate_limit\":"
+        if let limit = route.rateLimit {
+            json += "{\"rate\":\(q(limit.rateText)),\"burst\":\(limit.burst),\"key\":"
+            switch limit.key {
+            case .clientAddress: json += "\"client_address\""
+            case .header(let name): json += "{\"header\":\(q(name))}"
+            }
+            json += ",\"max_keys\":\(limit.maxKeys)}"
+        } else {
+            json += "null"
         }
         return json + "}"
     }

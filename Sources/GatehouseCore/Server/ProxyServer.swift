@@ -137,7 +137,7 @@ public final class ProxyServer: Sendable {
         defer { self.reloading.withLockedValue { $0 = false } }
 
         let (old, oldController) = self.generation.withLockedValue { ($0.snapshot, $0.controller) }
-        let snapshot = ProxySnapshot(configuration: configuration)
+        let snapshot = ProxySnapshot(configuration: configuration, previous: old)
         let controller = UpstreamController(
             snapshot: snapshot, loop: oldController.loop, logger: self.logger, resolve: oldController.resolve,
             previous: oldController, metrics: self.metrics)
@@ -276,7 +276,8 @@ public final class ProxyServer: Sendable {
     }
 
     private func makeBootstrap(_ open: ListenerConnections, listener listenerName: String) -> ServerBootstrap {
-        ServerBootstrap(group: self.group)
+        let timeouts = self.metrics.downstreamTimeoutCounters(listener: listenerName)
+        return ServerBootstrap(group: self.group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -296,8 +297,9 @@ public final class ProxyServer: Sendable {
                     // Cleartext HTTP/2 with prior knowledge (h2c) or HTTP/1.x, by the first bytes.
                     try channel.pipeline.syncOperations.addHandler(
                         ProtocolSniffer(
-                            http1: { try Self.configureDownstream($0, limits: limits, loop: loop) },
-                            http2: { try Self.configureHTTP2Downstream($0, limits: limits, loop: loop) }))
+                            deadline: loop.snapshot.clientLimits.header, timeouts: timeouts,
+                            http1: { try Self.configureDownstream($0, limits: limits, loop: loop, timeouts: timeouts) },
+                            http2: { try Self.configureHTTP2Downstream($0, limits: limits, loop: loop, timeouts: timeouts) }))
                     self.track(channel)
                 }
             }
@@ -305,7 +307,9 @@ public final class ProxyServer: Sendable {
 
     /// The handlers of a downstream connection: the ``RequestLineGuard``, NIOHTTP1's server codec
     /// with the request limits, then the ``DownstreamHandler``. Shared with the tests that drive it through an `EmbeddedChannel`.
-    static func configureDownstream(_ channel: any Channel, limits: RequestLimits, loop: LoopState) throws {
+    static func configureDownstream(
+        _ channel: any Channel, limits: RequestLimits, loop: LoopState, timeouts: DownstreamTimeoutCounters? = nil
+    ) throws {
         var decoderLimits = NIOHTTPDecoderLimitConfiguration()
         decoderLimits.maxHeaderListSize = limits.maxHeaderBytes
         decoderLimits.maxHeaderFieldSize = limits.maxHeaderBytes
@@ -318,7 +322,7 @@ public final class ProxyServer: Sendable {
             withPipeliningAssistance: false, withServerUpgrade: nil, withErrorHandling: false,
             withOutboundHeaderValidation: false, withEncoderConfiguration: .init(),
             withDecoderLimitConfiguration: decoderLimits)
-        try channel.pipeline.syncOperations.addHandler(DownstreamHandler(loop: loop))
+        try channel.pipeline.syncOperations.addHandler(DownstreamHandler(loop: loop, timeouts: timeouts))
     }
 
     /// The handlers of an HTTP/2 downstream connection (h2c with prior knowledge, or TLS with ALPN
@@ -330,12 +334,14 @@ public final class ProxyServer: Sendable {
     /// `request_limits.max_header_bytes` (SETTINGS_MAX_HEADER_LIST_SIZE) and
     /// `max_header_count`. A graceful shutdown sends GOAWAY; an idle connection closes after the
     /// keep-alive timeout.
-    static func configureHTTP2Downstream(_ channel: any Channel, limits: RequestLimits, loop: LoopState) throws {
+    static func configureHTTP2Downstream(
+        _ channel: any Channel, limits: RequestLimits, loop: LoopState, timeouts: DownstreamTimeoutCounters? = nil
+    ) throws {
         let sync = channel.pipeline.syncOperations
         let management = NIOHTTP2ServerConnectionManagementHandler(
             eventLoop: channel.eventLoop,
             configuration: .init(
-                maxIdleTime: DownstreamHandler.keepAliveTimeout, maxAge: nil, maxGraceTime: nil, keepalive: nil))
+                maxIdleTime: loop.snapshot.clientLimits.keepAlive, maxAge: nil, maxGraceTime: nil, keepalive: nil))
         var connection = NIOHTTP2Handler.ConnectionConfiguration()
         connection.initialSettings = [
             HTTP2Setting(parameter: .maxConcurrentStreams, value: DownstreamHandler.maxConcurrentStreams),
@@ -352,7 +358,7 @@ public final class ProxyServer: Sendable {
                 try stream.pipeline.syncOperations.addHandlers([
                     HTTP2StreamGuard(maxHeaderCount: maxHeaderCount),
                     HTTP2FramePayloadToHTTP1ServerCodec(),
-                    DownstreamHandler(loop: boundLoop.value, isHTTP2Stream: true),
+                    DownstreamHandler(loop: boundLoop.value, isHTTP2Stream: true, timeouts: timeouts),
                 ])
             }
         }

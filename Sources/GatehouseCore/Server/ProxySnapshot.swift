@@ -42,8 +42,14 @@ public final class ProxySnapshot: Sendable {
     public let maxRequestLineBytes: Int
     /// `configuration.requestLimits.maxPipelinedRequests`.
     public let maxPipelinedRequests: Int
+    /// Each route's rate limiter by route index; nil for a route without `rate_limit`.
+    let rateLimiters: [RateLimiter?]
+    /// `configuration.clientTimeouts`, converted once for the sweep.
+    let clientLimits: ClientDeadlines.Limits
 
-    public init(configuration: GatehouseConfiguration) {
+    /// - Parameter previous: the configuration being replaced: a route that keeps its name and
+    ///   `rate_limit` keeps its buckets, so a reload does not hand every client a full bucket.
+    public init(configuration: GatehouseConfiguration, previous: ProxySnapshot? = nil) {
         self.configuration = configuration
         self.gatewayName = configuration.gatewayName
         self.exposeDetails = configuration.exposeDetails
@@ -51,6 +57,16 @@ public final class ProxySnapshot: Sendable {
         self.maxRequestLineBytes = configuration.requestLimits.maxRequestLineBytes
         self.maxPipelinedRequests = configuration.requestLimits.maxPipelinedRequests
         self.routes = RouteTable(routes: configuration.routes, clusters: configuration.clusters)
+        var kept: [String: RateLimiter] = [:]
+        for limiter in previous?.rateLimiters ?? [] {
+            if let limiter { kept[limiter.routeName] = limiter }
+        }
+        self.rateLimiters = configuration.routes.map { route in
+            guard let limit = route.rateLimit else { return nil }
+            if let old = kept[route.name], old.limit == limit { return old }
+            return RateLimiter(limit, routeName: route.name)
+        }
+        self.clientLimits = ClientDeadlines.Limits(configuration.clientTimeouts)
         self.clusters = configuration.clusters.map { cluster in
             let targets = cluster.servers.map { server in
                 Target(

@@ -112,8 +112,9 @@ import Testing
             request == 1 ? .init("HTTP/1.1 101 Switching Protocols\r\nUpgrade: foo\r\nConnection: upgrade\r\n\r\n") : .init("y")
         }
         defer { Task { await origin.stop() } }
-        // timeouts.request (300 ms) ends exchanges, not tunnels; timeouts.idle (1 s) ends a silent tunnel.
-        let timeouts = Cluster.Timeouts(connect: .seconds(2), responseHeader: .seconds(5), idle: .seconds(1), request: .milliseconds(300))
+        // timeouts.request (300 ms) ends exchanges, not tunnels; timeouts.idle ends a silent tunnel
+        // (3 s: a loaded machine may stall this client between two rounds for longer than 1 s).
+        let timeouts = Cluster.Timeouts(connect: .seconds(2), responseHeader: .seconds(5), idle: .seconds(3), request: .milliseconds(300))
         try await withGateway([], extraServers: [HostPort(host: "127.0.0.1", port: origin.port)], timeouts: timeouts) { gateway in
             let outcome = try await RawTCPClient.session(port: gateway.port, group: gateway.group, deadline: .seconds(10)) { session in
                 try await session.send(RawHTTPClient.get("/tunnel", headers: ["Connection: upgrade", "Upgrade: foo"]))
