@@ -27,12 +27,14 @@ public struct GatehouseConfiguration: Sendable, Equatable {
     public var storage: Storage?
     /// Span export over OTLP; nil = tracing off.
     public var tracing: TracingConfiguration?
+    /// The response cache's store, used by the routes that cache.
+    public var cache: CacheStorage
 
     public init(
         listeners: [Listener], admin: Admin? = nil, accessLog: AccessLogTarget = .stdout, clusters: [Cluster],
         routes: [Route], trustedProxies: [AddressRange] = [], exposeDetails: Bool = false,
         gatewayName: String = "gatehouse", requestLimits: RequestLimits = RequestLimits(), alerts: Alerts = Alerts(),
-        storage: Storage? = nil, tracing: TracingConfiguration? = nil
+        storage: Storage? = nil, tracing: TracingConfiguration? = nil, cache: CacheStorage = CacheStorage()
     ) {
         self.listeners = listeners
         self.admin = admin
@@ -46,6 +48,7 @@ public struct GatehouseConfiguration: Sendable, Equatable {
         self.alerts = alerts
         self.storage = storage
         self.tracing = tracing
+        self.cache = cache
     }
 
     /// The cluster with this name, if any.
@@ -495,10 +498,12 @@ public struct Route: Sendable, Equatable {
     /// Replace `match.pathPrefix` with this prefix in the path sent upstream.
     public var rewritePrefix: String?
     public var hostRewrite: HostRewrite
+    /// The route's caching, nil when it does not cache.
+    public var cache: RouteCache?
 
     public init(
         name: String, match: Match, cluster: String, stripPrefix: Bool = false, rewritePrefix: String? = nil,
-        hostRewrite: HostRewrite = .preserve
+        hostRewrite: HostRewrite = .preserve, cache: RouteCache? = nil
     ) {
         self.name = name
         self.match = match
@@ -506,5 +511,6 @@ public struct Route: Sendable, Equatable {
         self.stripPrefix = stripPrefix
         self.rewritePrefix = rewritePrefix
         self.hostRewrite = hostRewrite
+        self.cache = cache
     }
 }

@@ -20,6 +20,7 @@ struct RootDraft {
     var alerts = Alerts()
     var storage: Storage?
     var tracing: TracingConfiguration?
+    var cache = CacheStorage()
 
     static let fields: [Field<RootDraft>] = [
         Field(
@@ -62,6 +63,10 @@ struct RootDraft {
         Field("tracing", TracingDraft.shape, doc: "Span export over OTLP/HTTP (off when absent).") {
             $0.tracing = TracingDraft.read($1)
         },
+        Field(
+            "cache", .mapping(CacheStorage.fields),
+            doc: "The in-memory response cache shared by the routes that set cache (byte budget, largest object)."
+        ) { $0.cache = CacheStorage.read($1) },
     ]
 
     /// The checks that span sections, then the configuration if the walk found nothing wrong.
@@ -85,7 +90,7 @@ struct RootDraft {
             listeners: listeners, admin: self.admin?.value, accessLog: self.accessLog, clusters: clusters,
             routes: routes, trustedProxies: self.trustedProxies, exposeDetails: self.exposeDetails,
             gatewayName: self.gatewayName, requestLimits: self.requestLimits, alerts: self.alerts, storage: self.storage,
-            tracing: self.tracing)
+            tracing: self.tracing, cache: self.cache)
     }
 
     mutating func readListeners(_ value: Value) {
@@ -168,7 +173,7 @@ struct RootDraft {
                 Route(
                     name: draft.name ?? item.subject, match: draft.match, cluster: cluster.value,
                     stripPrefix: draft.stripPrefix, rewritePrefix: draft.rewritePrefix?.value,
-                    hostRewrite: draft.hostRewrite))
+                    hostRewrite: draft.hostRewrite, cache: draft.cache))
         }
         self.routes = routes
     }
@@ -276,6 +281,7 @@ struct RouteDraft {
     var stripPrefix = false
     var rewritePrefix: Located<String>?
     var hostRewrite = Route.HostRewrite.preserve
+    var cache: RouteCache?
 
     static let fields: [Field<RouteDraft>] = [
         Field("name", .nonEmptyText, doc: "The route's name in logs and metrics (default routes[N]).") {
@@ -298,6 +304,10 @@ struct RouteDraft {
             "host_rewrite", .nonEmptyText,
             doc: "The Host sent upstream: preserve (the client's, default), upstream (the server's host:port) or a fixed host."
         ) { $0.hostRewrite = Self.hostRewrite($1) ?? $0.hostRewrite },
+        Field(
+            "cache", RouteCache.shape,
+            doc: "Cache GET/HEAD responses (RFC 9111 shared cache): true, false, or {stale_if_error, stale_while_revalidate, coalesce_timeout}."
+        ) { $0.cache = RouteCache.read($1) },
     ]
 
     static func pathPrefix(_ value: Value) -> String? {

@@ -61,6 +61,9 @@ final class Exchange {
     /// Request body bytes received so far (for `request_limits.max_body_bytes`).
     var requestBodyBytes: Int64 = 0
 
+    /// The cache's part of the exchange; nil unless the route caches (one check for the others).
+    var cache: CacheExchange?
+
     // Tracing: both nil when it is off (nothing is allocated for them).
     /// The request's server span, from its head to its record.
     var serverSpan: (any Span)?

@@ -38,6 +38,7 @@ enum ConfigurationJSON {
             json += "null"
         }
         json += ",\"tracing\":" + (configuration.tracing.map(Self.tracing) ?? "null")
+        json += ",\"cache\":{\"max_bytes\":\(configuration.cache.maxBytes),\"max_object_bytes\":\(configuration.cache.maxObjectBytes)}"
         return json + "}\n"
     }
 
@@ -125,6 +126,13 @@ enum ConfigurationJSON {
         case .preserve: json += "\"preserve\""
         case .upstream: json += "\"upstream\""
         case .fixed(let value): json += "{\"fixed\":\(q(value))}"
+        }
+        json += ",\"cache\":"
+        if let cache = route.cache {
+            json += "{\"stale_if_error\":\(d(cache.staleIfError)),\"stale_while_revalidate\":\(d(cache.staleWhileRevalidate))"
+            json += ",\"coalesce_timeout\":\(d(cache.coalesceTimeout))}"
+        } else {
+            json += "null"
         }
         return json + "}"
     }
