@@ -187,6 +187,35 @@ import Testing
         }
     }
 
+    @Test func withinStaleWhileRevalidateOneRequestRevalidatesAndTheOthersGetTheStaleCopy() async throws {
+        try await withGateway([.healthy(name: "app")], routes: Self.routes(), threads: 2) { gateway in
+            // max-age=0: stale at once; the origin takes a second, so the others arrive while it revalidates.
+            let path = "/cacheable/max-age=0,stale-while-revalidate=60,delay=1000"
+            _ = try await gateway.request(Self.get(path))
+            let responses = try await Self.concurrently(gateway, count: 10, Self.get(path))
+            #expect(responses.allSatisfy { $0.status == 200 && $0.bodyText == "cacheable lang=-\n" })
+            let fields = responses.map { $0.header("cache-status") ?? "-" }
+            let stale = fields.filter { $0.hasSuffix("; detail=stale-while-revalidate") }
+            let revalidated = fields.filter { $0.hasPrefix("gatehouse; fwd=stale; fwd-status=304;") }
+            #expect(!stale.isEmpty)
+            #expect(stale.count + revalidated.count == 10, "\(fields)")
+            #expect(gateway.origins[0].requestsServed == 1 + revalidated.count)
+            #expect(stale.allSatisfy { $0.contains("; ttl=-") })
+        }
+    }
+
+    @Test func anUnsafeMethodDropsTheStoredResponses() async throws {
+        try await withGateway([.healthy(name: "app")], routes: Self.routes()) { gateway in
+            _ = try await gateway.request(Self.get("/cacheable/max-age=60"))
+            let post = try await gateway.request(
+                "POST /cacheable/max-age=60 HTTP/1.1\r\nHost: example.test\r\nContent-Length: 0\r\n\r\n")
+            #expect(post.header("cache-status") == "gatehouse; fwd=bypass")
+            let after = try await gateway.request(Self.get("/cacheable/max-age=60"))
+            #expect(after.header("cache-status")?.contains("fwd=miss") == true)
+            #expect(gateway.origins[0].requestsServed == 3)
+        }
+    }
+
     @Test func anUpstream5xxIsAnsweredFromAStaleCopyAndStillCounted() async throws {
         try await withGateway([.healthy(name: "app")], routes: Self.routes(), admin: Self.admin) { gateway in
             _ = try await gateway.request(Self.get("/cacheable/max-age=0"))
