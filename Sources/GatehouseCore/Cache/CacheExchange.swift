@@ -59,6 +59,20 @@ final class CacheExchange {
         self.resume = resume
     }
 
+    /// The primary key: the request's host and target, and everything about the route that
+    /// decides what the upstream is asked (its name, cluster and rewrites), so two routes — or
+    /// one route changed by a reload — never share an entry.
+    static func key(route: Route, host: String?, target: String) -> String {
+        var key = route.name + "\n" + route.cluster + "\n" + route.match.pathPrefix + "\n"
+        key += (route.stripPrefix ? "strip" : "") + "\n" + (route.rewritePrefix ?? "") + "\n"
+        switch route.hostRewrite {
+        case .preserve: key += "preserve"
+        case .upstream: key += "upstream"
+        case .fixed(let value): key += "fixed " + value
+        }
+        return key + "\n" + (host?.lowercased() ?? "") + "\n" + target
+    }
+
     /// `Cache-Status` (RFC 9211) for `gatehouse`.
     static func field(_ gateway: String, _ parameters: String) -> String {
         gateway + "; " + parameters

@@ -17,7 +17,7 @@ extension DownstreamHandler {
     func cacheRequestStarted(_ exchange: Exchange, policy: RouteCache, resume: CacheExchange.Resume) -> Bool {
         let head = exchange.requestHead
         let control = CacheControl(head.headers)
-        let key = resume.entry.route.name + "\n" + (exchange.record.host?.lowercased() ?? "") + "\n" + head.uri
+        let key = CacheExchange.key(route: resume.entry.route, host: exchange.record.host, target: head.uri)
         let state = CacheExchange(cache: self.loop.cache, route: policy, key: key, requestControl: control, resume: resume)
         exchange.cache = state
         let gateway = exchange.generation.snapshot.gatewayName
