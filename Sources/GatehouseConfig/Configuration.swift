@@ -29,12 +29,15 @@ public struct GatehouseConfiguration: Sendable, Equatable {
     public var tracing: TracingConfiguration?
     /// Time limits on what clients send (slowloris, slow POST) and on idle keep-alive connections.
     public var clientTimeouts: ClientTimeouts
+    /// The response cache's store, used by the routes that cache.
+    public var cache: CacheStorage
 
     public init(
         listeners: [Listener], admin: Admin? = nil, accessLog: AccessLogTarget = .stdout, clusters: [Cluster],
         routes: [Route], trustedProxies: [AddressRange] = [], exposeDetails: Bool = false,
         gatewayName: String = "gatehouse", requestLimits: RequestLimits = RequestLimits(), alerts: Alerts = Alerts(),
-        storage: Storage? = nil, tracing: TracingConfiguration? = nil, clientTimeouts: ClientTimeouts = ClientTimeouts()
+        storage: Storage? = nil, tracing: TracingConfiguration? = nil, clientTimeouts: ClientTimeouts = ClientTimeouts(),
+        cache: CacheStorage = CacheStorage()
     ) {
         self.listeners = listeners
         self.admin = admin
@@ -49,6 +52,7 @@ public struct GatehouseConfiguration: Sendable, Equatable {
         self.storage = storage
         self.tracing = tracing
         self.clientTimeouts = clientTimeouts
+        self.cache = cache
     }
 
     /// The cluster with this name, if any.
@@ -501,9 +505,12 @@ public struct Route: Sendable, Equatable {
     /// Requests beyond this rate are answered 429 `http_request_denied` by the gateway; nil = no limit.
     public var rateLimit: RateLimit?
 
+    /// The route's caching, nil when it does not cache.
+    public var cache: RouteCache?
+
     public init(
         name: String, match: Match, cluster: String, stripPrefix: Bool = false, rewritePrefix: String? = nil,
-        hostRewrite: HostRewrite = .preserve, rateLimit: RateLimit? = nil
+        hostRewrite: HostRewrite = .preserve, rateLimit: RateLimit? = nil, cache: RouteCache? = nil
     ) {
         self.name = name
         self.match = match
@@ -512,5 +519,6 @@ public struct Route: Sendable, Equatable {
         self.rewritePrefix = rewritePrefix
         self.hostRewrite = hostRewrite
         self.rateLimit = rateLimit
+        self.cache = cache
     }
 }

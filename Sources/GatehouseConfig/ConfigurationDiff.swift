@@ -31,6 +31,7 @@ public enum ConfigurationDiff {
             changes.append("alerts: webhook \(hook.url) changed")
         }
         if old.storage != new.storage { changes.append("storage changed (applies at the next start)") }
+        if old.cache != new.cache { changes.append("cache: store limits changed") }
         return changes
     }
 

@@ -21,6 +21,7 @@ struct RootDraft {
     var storage: Storage?
     var tracing: TracingConfiguration?
     var clientTimeouts = ClientTimeouts()
+    var cache = CacheStorage()
 
     static let fields: [Field<RootDraft>] = [
         Field(
@@ -66,6 +67,10 @@ struct RootDraft {
         Field("tracing", TracingDraft.shape, doc: "Span export over OTLP/HTTP (off when absent).") {
             $0.tracing = TracingDraft.read($1)
         },
+        Field(
+            "cache", .mapping(CacheStorage.fields),
+            doc: "The in-memory response cache shared by the routes that set cache (byte budget, largest object)."
+        ) { $0.cache = CacheStorage.read($1) },
     ]
 
     /// The checks that span sections, then the configuration if the walk found nothing wrong.
@@ -89,7 +94,7 @@ struct RootDraft {
             listeners: listeners, admin: self.admin?.value, accessLog: self.accessLog, clusters: clusters,
             routes: routes, trustedProxies: self.trustedProxies, exposeDetails: self.exposeDetails,
             gatewayName: self.gatewayName, requestLimits: self.requestLimits, alerts: self.alerts, storage: self.storage,
-            tracing: self.tracing, clientTimeouts: self.clientTimeouts)
+            tracing: self.tracing, clientTimeouts: self.clientTimeouts, cache: self.cache)
     }
 
     mutating func readListeners(_ value: Value) {
@@ -172,7 +177,7 @@ struct RootDraft {
                 Route(
                     name: draft.name ?? item.subject, match: draft.match, cluster: cluster.value,
                     stripPrefix: draft.stripPrefix, rewritePrefix: draft.rewritePrefix?.value,
-                    hostRewrite: draft.hostRewrite, rateLimit: draft.rateLimit))
+                    hostRewrite: draft.hostRewrite, rateLimit: draft.rateLimit, cache: draft.cache))
         }
         self.routes = routes
     }
@@ -281,6 +286,7 @@ struct RouteDraft {
     var rewritePrefix: Located<String>?
     var hostRewrite = Route.HostRewrite.preserve
     var rateLimit: RateLimit?
+    var cache: RouteCache?
 
     static let fields: [Field<RouteDraft>] = [
         Field("name", .nonEmptyText, doc: "The route's name in logs and metrics (default routes[N]).") {
@@ -307,6 +313,10 @@ struct RouteDraft {
             "rate_limit", .mapping(RateLimitDraft.fields),
             doc: "A token bucket per client address or header value, shared by all event loops; beyond it: 429 http_request_denied."
         ) { $0.rateLimit = RateLimitDraft.read($1) },
+        Field(
+            "cache", RouteCache.shape,
+            doc: "Cache GET/HEAD responses (RFC 9111 shared cache): true, false, or {stale_if_error, stale_while_revalidate, coalesce_timeout}."
+        ) { $0.cache = RouteCache.read($1) },
     ]
 
     static func pathPrefix(_ value: Value) -> String? {

@@ -164,6 +164,28 @@ final class HealthyAppHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 self.sendSimple(.ok, text: "waited \(milliseconds) ms\n", exchange: exchange, context: context)
             }
             self.state = .delaying(scheduled)
+        case .cacheable(let cacheControl, let setCookie, let notModified, let language, let delay, let failure):
+            if let failure {
+                let status = HTTPResponseStatus(statusCode: failure)
+                self.sendSimple(status, text: "\(failure) from the origin\n", exchange: exchange, context: context)
+                return
+            }
+            var headers = HTTPHeaders()
+            if let cacheControl { headers.add(name: "cache-control", value: cacheControl) }
+            headers.add(name: "etag", value: HealthyAppRoute.cacheableETag)
+            headers.add(name: "last-modified", value: "Sat, 21 Nov 2026 00:00:00 GMT")
+            headers.add(name: "vary", value: "Accept-Language")
+            if setCookie { headers.add(name: "set-cookie", value: "session=abc; Path=/") }
+            let status: HTTPResponseStatus = notModified ? .notModified : .ok
+            guard delay > 0 else {
+                self.sendSimple(status, text: "cacheable lang=\(language)\n", extraHeaders: headers, exchange: exchange, context: context)
+                return
+            }
+            let scheduled = context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(delay))) { [self] in
+                guard case .delaying = self.state else { return }
+                self.sendSimple(status, text: "cacheable lang=\(language)\n", extraHeaders: headers, exchange: exchange, context: context)
+            }
+            self.state = .delaying(scheduled)
         case .close:
             var closing = exchange
             closing.keepAlive = false

@@ -19,8 +19,18 @@ enum HealthyAppRoute {
     case slow(delay: TimeAmount, milliseconds: Int)
     /// `/close`: answer with `Connection: close`, then close.
     case close
+    /// `GET /cacheable/DIRECTIVES`: a response for caches to keep. `Cache-Control: DIRECTIVES`
+    /// (`none`: no such field; a `set-cookie` directive becomes a `Set-Cookie` field instead), a
+    /// fixed `ETag` and `Last-Modified`, `Vary: Accept-Language` (the body names the language),
+    /// and 304 to a matching `If-None-Match`. The query is ignored: tests vary it for fresh keys.
+    /// A `delay=MS` directive delays the answer (never sent); an `X-Origin-Status: 5xx` request
+    /// field makes it answer that status instead, without cache fields (a failing origin).
+    case cacheable(cacheControl: String?, setCookie: Bool, notModified: Bool, language: String, delay: Int, failure: Int?)
     /// A request the app does not serve, answered with this status and text.
     case refused(HTTPResponseStatus, text: String, allow: String?)
+
+    /// The entity tag of every `/cacheable` response.
+    static let cacheableETag = "\"cacheable-v1\""
 
     /// The longest `/slow/MS` accepted (one hour).
     static let maximumSlowMilliseconds = 3_600_000
@@ -59,6 +69,18 @@ enum HealthyAppRoute {
             return .slow(delay: .milliseconds(Int64(milliseconds)), milliseconds: milliseconds)
         case ("close", 1):
             return .close
+        case ("cacheable", 2):
+            guard readOnly else { return .notAllowed("GET, HEAD") }
+            var directives = segments[1].split(separator: ",").map(String.init)
+            let setCookie = directives.contains("set-cookie")
+            let delay = directives.first { $0.hasPrefix("delay=") }.flatMap { Int($0.dropFirst(6)) } ?? 0
+            directives.removeAll { $0 == "set-cookie" || $0 == "none" || $0.hasPrefix("delay=") }
+            let notModified = head.headers["if-none-match"].contains { $0.contains(Self.cacheableETag) }
+            let failure = head.headers.first(name: "x-origin-status").flatMap(Int.init).flatMap { (500...599).contains($0) ? $0 : nil }
+            return .cacheable(
+                cacheControl: directives.isEmpty ? nil : directives.joined(separator: ", "), setCookie: setCookie,
+                notModified: notModified, language: head.headers.first(name: "accept-language") ?? "-",
+                delay: min(max(delay, 0), Self.maximumSlowMilliseconds), failure: failure)
         default:
             return .refused(.notFound, text: "no route for \(path)\n", allow: nil)
         }

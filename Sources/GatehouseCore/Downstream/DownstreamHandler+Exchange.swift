@@ -69,6 +69,20 @@ extension DownstreamHandler {
             self.fail(exchange, ProxyFailure(type: .proxyConfigurationError, phase: .route, details: "cluster \(entry.route.cluster) does not exist"))
             return
         }
+        if let policy = entry.route.cache,
+            self.cacheRequestStarted(exchange, policy: policy, resume: .init(entry: entry, target: requestTarget, facts: facts))
+        {
+            // Answered from the cache, or waiting for the same request already under way.
+            return
+        }
+        self.forward(exchange, entry: entry, requestTarget: requestTarget, facts: facts)
+    }
+
+    /// The request is routed: its cluster's limits, a server, and the upstream head.
+    func forward(_ exchange: Exchange, entry: RouteTable.Entry, requestTarget: RequestTarget, facts: RequestFraming.Facts) {
+        let head = exchange.requestHead
+        let snapshot = exchange.generation.snapshot
+        let framing = facts.framing
         let runtime = snapshot.clusters[entry.clusterIndex]
         exchange.cluster = entry.clusterIndex
         var timeouts = runtime.cluster.timeouts
@@ -93,6 +107,7 @@ extension DownstreamHandler {
             downstream: .init(clientIP: self.clientIP, isTrusted: self.isTrustedPeer),
             gatewayName: snapshot.gatewayName, receivedVersion: self.isHTTP2Stream ? HTTPVersion(major: 2, minor: 0) : nil,
             upgrade: exchange.upgrade)
+        if let state = exchange.cache { self.cachePrepareUpstreamHead(exchange, state: state) }
         if facts.expectsContinue, head.version.minor >= 1, framing != .none {
             // The gateway answers 100-continue itself (as nginx and Envoy do) once the request is
             // routable, and streams the body upstream; the upstream never sees the expectation, so
@@ -265,6 +280,7 @@ extension DownstreamHandler {
     func fail(_ exchange: Exchange, _ failure: ProxyFailure, status: Int? = nil) {
         guard self.exchange === exchange else { return }
         if status == nil, self.retryIfPossible(exchange, failure: failure) { return }
+        if status == nil, let state = exchange.cache, self.cacheRescue(exchange, state: state, failure: failure) { return }
         self.detachUpstream(exchange, isReusable: false)
         exchange.record.failure = failure
         exchange.responseEnded = true
@@ -378,6 +394,7 @@ extension DownstreamHandler {
                 exchange, error: failure?.type.token, status: exchange.record.upstreamStatus, details: failure?.details)
         }
         if exchange.serverSpan != nil { self.endServerSpan(exchange) }
+        if let state = exchange.cache { self.cacheExchangeEnded(exchange, state: state) }
         let record = exchange.record
         self.loop.stats.record(
             record, slot: exchange.generation.statSlot(cluster: exchange.cluster, server: exchange.target),
@@ -390,7 +407,9 @@ extension DownstreamHandler {
         if let endpoint = exchange.endpoint {
             exchange.endpoint = nil
             self.endAttempt(
-                endpoint, failure: record.failure?.type, status: record.status, generation: exchange.generation,
+                // The upstream's own 5xx even when a stale copy answered the client instead.
+                endpoint, failure: record.failure?.type, status: record.receivedStatus ?? record.status,
+                generation: exchange.generation,
                 clientLeft: record.status == 499 && !exchange.responseHeadSent)
         }
         exchange.breaker?.requestFinished()
@@ -408,8 +427,10 @@ extension DownstreamHandler {
             if let route = record.route { metadata["route"] = .string(route) }
             if let cluster = record.cluster { metadata["cluster"] = .string(cluster) }
             if let details = failure.details { metadata["details"] = .string(details) }
+            // Rescued by the cache: still the upstream's failure, and the log says what the client got.
+            let rescued = record.cache == .staleIfError ? " Answered with a stale cached copy (stale-if-error)." : ""
             self.loop.logger.error(
-                "\(record.method) \(record.path): \(failure.type.summary) Fix: \(failure.type.fixHint)", metadata: metadata)
+                "\(record.method) \(record.path): \(failure.type.summary) Fix: \(failure.type.fixHint)\(rescued)", metadata: metadata)
         }
     }
 }

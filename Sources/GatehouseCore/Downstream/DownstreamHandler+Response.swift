@@ -18,6 +18,7 @@ extension DownstreamHandler: UpstreamExchangeDelegate {
             if head.status.code >= 500, self.retryIfPossible(exchange, failure: nil, status: Int(head.status.code)) {
                 return
             }
+            if let state = exchange.cache, self.cacheResponseHead(head, exchange: exchange, state: state) { return }
             exchange.upstreamResponded = true
             exchange.upstream?.advertisedIdleTimeout = Self.keepAliveTimeout(head.headers)
             let snapshot = exchange.generation.snapshot
@@ -43,12 +44,19 @@ extension DownstreamHandler: UpstreamExchangeDelegate {
                 head, requestID: exchange.record.requestID, gatewayName: snapshot.gatewayName,
                 proxyStatus: proxyStatus, keepAlive: keepAlive, clientVersion: exchange.requestHead.version)
             if let fields = exchange.rateLimitFields { fields.add(to: &downstreamHead.headers) }
+            if let field = exchange.cache?.statusField { downstreamHead.headers.add(name: "Cache-Status", value: field) }
             exchange.responseHeadSent = true
             context.write(self.wrapOutboundOut(.head(downstreamHead)), promise: nil)
         case .body(let buffer):
+            if let state = exchange.cache {
+                // A 304's body (there is none to forward) is not the client's.
+                if state.notModified != nil { return }
+                self.cacheResponseBody(buffer, state: state)
+            }
             exchange.record.bytes += Int64(buffer.readableBytes)
             context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
         case .end(let trailers):
+            if let state = exchange.cache, self.cacheResponseEnded(exchange, state: state, trailers: trailers) { return }
             exchange.responseEnded = true
             // An upstream that answered before reading the whole request leaves both connections
             // out of step: neither can carry another request.

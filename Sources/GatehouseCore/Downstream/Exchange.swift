@@ -63,6 +63,9 @@ final class Exchange {
     /// The route's rate-limit fields for the response; nil when the route has no `rate_limit`.
     var rateLimitFields: RateLimitFields?
 
+    /// The cache's part of the exchange; nil unless the route caches (one check for the others).
+    var cache: CacheExchange?
+
     // Tracing: both nil when it is off (nothing is allocated for them).
     /// The request's server span, from its head to its record.
     var serverSpan: (any Span)?

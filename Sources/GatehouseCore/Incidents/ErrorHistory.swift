@@ -22,6 +22,9 @@ public struct GatewayErrorEntry: Sendable, Equatable {
     public var totalMilliseconds: Double
     /// Tries made (1 without retries).
     public var attempts: Int
+    /// The client got a stale cached copy instead of the error (stale-if-error): the failure is
+    /// real, the client was spared. Kept in memory only (not in the SQLite store).
+    public var servedStale = false
 
     public init(
         timeMillis: Int64, requestID: String, method: String, route: String?, cluster: String?, server: String?,
@@ -52,6 +55,7 @@ public struct GatewayErrorEntry: Sendable, Equatable {
             server: record.upstream, type: failure.type, details: failure.details, status: record.status,
             connectMilliseconds: record.connectMilliseconds, headerMilliseconds: record.headerMilliseconds,
             totalMilliseconds: record.totalMilliseconds, attempts: max(1, record.attempts.count))
+        self.servedStale = record.cache == .staleIfError
     }
 
     /// `2026-11-21T06:15:37.123Z`.

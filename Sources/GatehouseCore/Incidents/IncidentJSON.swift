@@ -14,6 +14,7 @@ public enum IncidentJSON {
         item += ",\"connect_ms\":" + RequestRecord.milliseconds(entry.connectMilliseconds)
         item += ",\"header_ms\":" + RequestRecord.milliseconds(entry.headerMilliseconds)
         item += ",\"total_ms\":" + RequestRecord.milliseconds(entry.totalMilliseconds)
+        if entry.servedStale { item += ",\"served_stale\":true" }
         return item + ",\"attempts\":\(entry.attempts)}"
     }
 

@@ -51,6 +51,9 @@ public final class GatewayMetrics: Sendable {
         static var requestDuration: MetricNameDescriptor {
             named(nil, "request_duration", "seconds", "Time from the request's arrival to the end of its response, by route and cluster.")
         }
+        static var cacheResponses: MetricNameDescriptor {
+            named("cache", "responses", "total", "Requests of caching routes by how the cache took part (result: hit, stale, miss, revalidated, stale_if_error, bypass), by route.")
+        }
         static var retries: MetricNameDescriptor {
             named("upstream", "retries", "total", "Tries after the first, by cluster.")
         }
@@ -77,6 +80,12 @@ public final class GatewayMetrics: Sendable {
         }
         static var poolConnections: MetricNameDescriptor {
             named("upstream", "connections", "", "Open upstream connections, by cluster and state (active: serving a request; idle: pooled).")
+        }
+        static var cacheEntries: MetricNameDescriptor {
+            named("cache", "entries", "", "Responses held by the response cache (variants count one each).")
+        }
+        static var cacheBytes: MetricNameDescriptor {
+            named("cache", "size", "bytes", "Bytes held by the response cache, against cache.max_bytes.")
         }
         static var downstreamConnections: MetricNameDescriptor {
             named("downstream", "connections", "", "Open client connections, by listener.")
@@ -125,7 +134,14 @@ public final class GatewayMetrics: Sendable {
                 connectionsOpened: self.registry.makeCounter(descriptor: Name.connectionsOpened, labels: labels))
         }
         let routes = snapshot.configuration.routes.map { route in
-            self.routeInstruments(route: route.name, cluster: route.cluster)
+            var instruments = self.routeInstruments(route: route.name, cluster: route.cluster)
+            if route.cache != nil {
+                instruments.cache = CacheOutcome.allCases.map { outcome in
+                    self.registry.makeCounter(
+                        descriptor: Name.cacheResponses, labels: [("route", route.name), ("result", outcome.rawValue)])
+                }
+            }
+            return instruments
         }
         return Instruments(
             routes: routes, unrouted: self.routeInstruments(route: "none", cluster: "none"), clusters: clusters)
@@ -226,6 +242,8 @@ public final class GatewayMetrics: Sendable {
         public var pools: [String: (active: Int, idle: Int)] = [:]
         /// Open client connections by listener.
         public var listeners: [String: Int] = [:]
+        /// The response cache's size, when a route caches.
+        public var cache: (entries: Int, bytes: Int)?
 
         public init() {}
     }
@@ -254,6 +272,10 @@ public final class GatewayMetrics: Sendable {
         }
         for (listener, open) in gauges.listeners {
             set(Name.downstreamConnections, [("listener", listener)], open)
+        }
+        if let cache = gauges.cache {
+            set(Name.cacheEntries, [], cache.entries)
+            set(Name.cacheBytes, [], cache.bytes)
         }
         self.published.withLock { published in
             for (key, gauge) in published where next[key] == nil { self.registry.unregisterGauge(gauge) }
@@ -291,6 +313,8 @@ struct RouteInstruments: Sendable {
     /// `[0]` = 1xx … `[4]` = 5xx.
     var statusClasses: [Counter]
     var duration: ValueHistogram
+    /// By ``CacheOutcome/index``; empty for routes without `cache`.
+    var cache: [Counter] = []
 }
 
 struct ClusterInstruments: Sendable {

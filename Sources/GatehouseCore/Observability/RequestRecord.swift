@@ -44,6 +44,9 @@ public struct RequestRecord: Sendable {
     /// Every try when there was more than one: the server, its error (nil for the one that
     /// answered), its duration.
     public var attempts: [Attempt] = []
+    /// How the response cache took part, nil on routes without `cache`. `stale_if_error` goes
+    /// with the `failure` (or `receivedStatus`) the stored copy stood in for.
+    public var cache: CacheOutcome?
 
     /// One try of a retried request.
     public struct Attempt: Sendable, Equatable {
@@ -88,6 +91,7 @@ public struct RequestRecord: Sendable {
             line += ",\"upgrade\":" + JSONText.quoted(upgrade) + ",\"bytes_received\":\(self.bytesReceived)"
         }
         if let details = self.failure?.details { line += ",\"details\":" + JSONText.quoted(details) }
+        if let cache = self.cache { line += ",\"cache\":\"" + cache.rawValue + "\"" }
         if !self.attempts.isEmpty {
             line += ",\"attempts\":["
             line += self.attempts.map { attempt in

@@ -103,7 +103,8 @@ public final class AdminServer: Sendable {
         json += "],\"incidents\":{\"open\":\(proxy.incidents.incidents().filter(\.isOpen).count)"
         json += ",\"webhooks_delivered\":\(stats.webhooksDelivered),\"webhook_failures\":\(stats.webhookFailures)"
         json += ",\"webhooks_dropped\":\(stats.webhooksDropped),\"storage_dropped\":\(stats.storageDropped)"
-        json += ",\"storage_failures\":\(stats.storageFailures)},\"recent_errors\":["
+        json += ",\"storage_failures\":\(stats.storageFailures)},\"cache\":" + proxy.cache.stats().json
+        json += ",\"recent_errors\":["
         json += stats.recentErrors.reversed().map(IncidentJSON.error).joined(separator: ",")
         return json + "]}\n"
     }
@@ -196,6 +197,9 @@ private final class AdminHandler: ChannelInboundHandler {
         if segments == ["stats"], method == .GET {
             return answer(200, AdminServer.statsJSON(self.proxy))
         }
+        if segments == ["admin", "cache"], method == .GET {
+            return answer(200, self.proxy.cache.stats().json + "\n")
+        }
         if segments == ["admin", "upstreams"], method == .GET {
             return self.proxy.controller.upstreamsReport()
         }
@@ -230,7 +234,7 @@ private final class AdminHandler: ChannelInboundHandler {
         return answer(
             404,
             UpstreamController.errorJSON(
-                "not found: try / (the dashboard), /healthz, /readyz, /stats, /metrics, /admin/upstreams, /admin/errors, /admin/incidents, /admin/timeline, /admin/config, POST /admin/reload, POST /admin/upstreams/CLUSTER/SERVER/drain|enable"))
+                "not found: try / (the dashboard), /healthz, /readyz, /stats, /metrics, /admin/upstreams, /admin/cache, /admin/errors, /admin/incidents, /admin/timeline, /admin/config, POST /admin/reload, POST /admin/upstreams/CLUSTER/SERVER/drain|enable"))
     }
 
     /// `GET /admin/errors?cluster=&type=&server=&limit=`: the error history, newest first.

@@ -41,6 +41,7 @@ enum ConfigurationJSON {
             json += "null"
         }
         json += ",\"tracing\":" + (configuration.tracing.map(Self.tracing) ?? "null")
+        json += ",\"cache\":{\"max_bytes\":\(configuration.cache.maxBytes),\"max_object_bytes\":\(configuration.cache.maxObjectBytes)}"
         return json + "}\n"
     }
 
@@ -137,6 +138,13 @@ enum ConfigurationJSON {
             case .header(let name): json += "{\"header\":\(q(name))}"
             }
             json += ",\"max_keys\":\(limit.maxKeys)}"
+        } else {
+            json += "null"
+        }
+        json += ",\"cache\":"
+        if let cache = route.cache {
+            json += "{\"stale_if_error\":\(d(cache.staleIfError)),\"stale_while_revalidate\":\(d(cache.staleWhileRevalidate))"
+            json += ",\"coalesce_timeout\":\(d(cache.coalesceTimeout))}"
         } else {
             json += "null"
         }

@@ -142,6 +142,8 @@ final class LoopState {
     let sweeper: DeadlineSweeper
     /// Makes the spans of this loop's exchanges; nil = tracing off, checked once per request.
     let tracer: (any Tracer)?
+    /// The response cache shared by every loop (used only by routes with `cache`).
+    let cache: ResponseCache
     /// Opens upstream connections (TCP; the tests swap in in-memory channels).
     var connector: any UpstreamConnector = SocketUpstreamConnector()
     /// The configuration new exchanges start with.
@@ -154,9 +156,10 @@ final class LoopState {
     init(
         eventLoop: any EventLoop, snapshot: ProxySnapshot, stats: GatewayStats, metrics: GatewayMetrics, logger: Logger,
         accessLog: AccessLogSink, controller: UpstreamController? = nil, memberships: [ClusterMembership]? = nil,
-        tracer: (any Tracer)? = nil
+        tracer: (any Tracer)? = nil, cache: ResponseCache = ResponseCache()
     ) {
         self.eventLoop = eventLoop
+        self.cache = cache
         self.tracer = tracer
         self.stats = stats
         self.metrics = metrics

@@ -34,6 +34,8 @@ public final class ProxyServer: Sendable {
     /// Makes the spans of every request; nil = tracing off. An instance, not the process-global
     /// `InstrumentationSystem`, so gateways in one process (the tests) each trace to their own place.
     private let tracer: (any Tracer)?
+    /// The response cache of the routes with `cache`, kept across reloads.
+    public let cache: ResponseCache
 
     /// - Parameters:
     ///   - configuration: the validated configuration.
@@ -49,6 +51,7 @@ public final class ProxyServer: Sendable {
         tracer: (any Tracer)? = nil
     ) {
         self.tracer = tracer
+        self.cache = ResponseCache(storage: configuration.cache)
         let snapshot = ProxySnapshot(configuration: configuration)
         let metrics = GatewayMetrics()
         let stats = GatewayStats()
@@ -164,6 +167,7 @@ public final class ProxyServer: Sendable {
         }
 
         self.generation.withLockedValue { $0 = (snapshot, controller) }
+        self.cache.configure(configuration.cache)
         for loop in self.group.makeIterator() {
             guard let box = self.loopStates[ObjectIdentifier(loop)] else { continue }
             let stats = self.stats
@@ -209,6 +213,10 @@ public final class ProxyServer: Sendable {
         }
         for listener in self.snapshot.configuration.listeners {
             gauges.listeners[listener.name] = self.boundListeners.withLockedValue { $0[ListenerKey(listener)]?.open.count } ?? 0
+        }
+        if self.snapshot.configuration.routes.contains(where: { $0.cache != nil }) {
+            let stats = self.cache.stats()
+            gauges.cache = (stats.entries, stats.bytes)
         }
         return self.metrics.exposition(gauges)
     }
@@ -380,7 +388,7 @@ public final class ProxyServer: Sendable {
         let (snapshot, controller) = self.generation.withLockedValue { ($0.snapshot, $0.controller) }
         let state = LoopState(
             eventLoop: eventLoop, snapshot: snapshot, stats: self.stats, metrics: self.metrics, logger: self.logger,
-            accessLog: self.accessLog, controller: controller, memberships: [], tracer: self.tracer)
+            accessLog: self.accessLog, controller: controller, memberships: [], tracer: self.tracer, cache: self.cache)
         state.current.install(memberships: controller.subscribe(state, generation: state.current))
         box?.value = state
         return state
