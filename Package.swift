@@ -36,7 +36,11 @@ let package = Package(
         // YAML → validated, immutable configuration with file:line:col diagnostics.
         .target(
             name: "GatehouseConfig",
-            dependencies: ["GatehouseErrors", .product(name: "Yams", package: "Yams")],
+            dependencies: [
+                "GatehouseErrors", .product(name: "Yams", package: "Yams"),
+                // Certificates and keys are loaded and checked with the file, so `check` reports them.
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
             swiftSettings: swiftSettings),
         // The SwiftNIO data path.
         .target(
@@ -47,6 +51,8 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -86,6 +92,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: swiftSettings),
         // `gatehouse explain`: reads nginx, HAProxy and Gatehouse logs. Pure log reading.
@@ -127,6 +134,7 @@ let package = Package(
         .testTarget(
             name: "GatehouseConfigTests",
             dependencies: ["GatehouseConfig", .product(name: "Yams", package: "Yams")],
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "GatehouseCoreTests",
@@ -137,6 +145,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
@@ -146,7 +155,7 @@ let package = Package(
         .testTarget(
             name: "GatehouseDoctorTests",
             dependencies: [
-                "GatehouseDoctor", "GatehouseConfig", "GatehouseErrors", "GatehouseOrigins",
+                "GatehouseDoctor", "GatehouseConfig", "GatehouseErrors", "GatehouseOrigins", "GatehouseCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -46,6 +46,10 @@ public struct ConfigLint: Sendable, Hashable, CustomStringConvertible {
         case shortRetention = "short-retention"
         /// Webhooks configured but `storage` absent (a note): incidents are forgotten at restart.
         case incidentsInMemory = "incidents-in-memory"
+        /// A listener certificate that has expired, is not yet valid, or expires within 14 days.
+        case certificateExpiry = "certificate-expiry"
+        /// `clusters.X.tls.verify: false`: any certificate is accepted, so any machine in the path can impersonate the upstream.
+        case tlsVerifyOff = "tls-verify-off"
     }
 
     public var rule: Rule
@@ -96,9 +100,10 @@ public enum ConfigLints {
 
     /// Every finding, in file order (ties in rule order).
     public static func check(
-        _ configuration: GatehouseConfiguration, _ locations: ConfigLocations = ConfigLocations()
+        _ configuration: GatehouseConfiguration, _ locations: ConfigLocations = ConfigLocations(),
+        now: Int = Self.currentTime()
     ) -> [ConfigLint] {
-        var lints: [ConfigLint] = []
+        var lints: [ConfigLint] = self.tls(configuration, locations, now: now)
         for cluster in configuration.clusters {
             lints += self.health(cluster, locations)
             lints += self.retries(cluster, locations)

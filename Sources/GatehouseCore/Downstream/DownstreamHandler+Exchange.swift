@@ -171,7 +171,7 @@ extension DownstreamHandler {
         exchange.phase = .connect
         let id = self.loop.makeConnectionID()
         let future = self.loop.connector.connect(
-            to: endpoint, cluster: runtime.cluster, id: id, on: context.eventLoop)
+            to: endpoint, cluster: runtime.cluster, tls: runtime.tls, id: id, on: context.eventLoop)
         future.assumeIsolated().whenComplete { [self] result in
             let breaker = runtime.breaker
             switch result {

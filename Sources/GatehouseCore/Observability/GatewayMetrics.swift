@@ -84,6 +84,9 @@ public final class GatewayMetrics: Sendable {
         static var refusedConnections: MetricNameDescriptor {
             named("downstream", "connections_refused", "total", "Client connections answered 503 because the listener was at max_connections, by listener.")
         }
+        static var downstreamTLSFailures: MetricNameDescriptor {
+            named("downstream", "tls_handshake_failures", "total", "Client TLS handshakes that failed (client-side problems, not gateway errors), by listener and reason.")
+        }
         static var reloads: MetricNameDescriptor {
             named("config", "reloads", "total", "Configuration reloads, by result (success, failure).")
         }
@@ -173,6 +176,13 @@ public final class GatewayMetrics: Sendable {
     /// A listener refused a connection at max_connections.
     func countRefusedConnection(listener: String) {
         self.registry.makeCounter(descriptor: Name.refusedConnections, labels: [("listener", listener)]).increment()
+    }
+
+    /// A client's TLS handshake failed; `reason` is a bounded label (``TLSFailureKind``'s metric reason).
+    func countTLSHandshakeFailure(listener: String, reason: String) {
+        self.registry.makeCounter(
+            descriptor: Name.downstreamTLSFailures, labels: [("listener", listener), ("reason", reason)]
+        ).increment()
     }
 
     /// A reload was tried (from SIGHUP or the admin API), with its outcome.

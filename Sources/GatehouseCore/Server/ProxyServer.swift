@@ -94,7 +94,10 @@ public final class ProxyServer: Sendable {
         return bound
     }
 
-    private func bind(_ listener: Listener) async throws -> SocketAddress {
+    private func bind(_ listener: Listener, snapshot: ProxySnapshot? = nil) async throws -> SocketAddress {
+        if let failure = (snapshot ?? self.snapshot).listenerTLSFailures[listener.name] {
+            throw ListenerError(listener: listener.name, address: listener.address.description, underlying: ListenerTLSError(description: failure))
+        }
         let open = ListenerConnections(max: listener.maxConnections)
         let channel: any Channel
         do {
@@ -148,9 +151,13 @@ public final class ProxyServer: Sendable {
         // One diff for the reload report and `gatehouse check --diff`; a reload that cannot bind throws it away.
         let changes = ConfigurationDiff.changes(old.configuration, configuration)
         var added: [ListenerKey] = []
+        if let (name, failure) = snapshot.listenerTLSFailures.first {
+            _ = try? await controller.stop().get()
+            throw ReloadError(description: "listener '\(name)': \(failure); the running configuration stays")
+        }
         for listener in configuration.listeners where !oldKeys.contains(ListenerKey(listener)) {
             do {
-                _ = try await self.bind(listener)
+                _ = try await self.bind(listener, snapshot: snapshot)
                 added.append(ListenerKey(listener))
             } catch {
                 for key in added { await self.closeListener(key) }
@@ -291,7 +298,23 @@ public final class ProxyServer: Sendable {
                     }
                     channel.closeFuture.whenComplete { _ in open.release() }
                     let loop = self.loopState(for: channel.eventLoop)
-                    try Self.configureDownstream(channel, limits: loop.snapshot.configuration.requestLimits, loop: loop)
+                    let limits = loop.snapshot.configuration.requestLimits
+                    // The generation current now decides, so connections accepted after a reload get its certificates.
+                    if let tls = loop.snapshot.listenerTLS[listenerName] {
+                        let client = channel.remoteAddress?.description ?? "-"
+                        try Self.configureTLSDownstream(channel, tls: tls, listener: listenerName, limits: limits, loop: loop) {
+                            [self] kind in
+                            self.metrics.countTLSHandshakeFailure(listener: listenerName, reason: kind.metricReason)
+                            self.logger.info(
+                                "TLS handshake with a client failed (not a gateway error)",
+                                metadata: [
+                                    "event": "downstream_tls_failure", "listener": "\(listenerName)", "client": "\(client)",
+                                    "reason": "\(TLSClassification.clientDetails(kind))",
+                                ])
+                        }
+                    } else {
+                        try Self.configureDownstream(channel, limits: limits, loop: loop)
+                    }
                     self.track(channel)
                 }
             }
@@ -343,6 +366,11 @@ public struct ListenerError: Error, CustomStringConvertible {
     public var underlying: any Error
 
     public var description: String { "cannot listen on \(self.address) (listener '\(self.listener)'): \(self.underlying)" }
+}
+
+/// A listener's TLS could not be set up.
+struct ListenerTLSError: Error, CustomStringConvertible {
+    var description: String
 }
 
 /// Asks a downstream connection to finish its current request and close (graceful shutdown).

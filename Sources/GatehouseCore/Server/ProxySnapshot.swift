@@ -27,6 +27,9 @@ public final class ProxySnapshot: Sendable {
         public var targets: [Target]
         /// Its circuit breakers, shared by all loops.
         let breaker: ClusterBreaker
+        /// TLS to its servers, compiled for this generation (nil = plain HTTP): connections opened after
+        /// a reload use the reloaded CA and client certificate.
+        let tls: UpstreamTLSContext?
     }
 
     public let configuration: GatehouseConfiguration
@@ -42,6 +45,10 @@ public final class ProxySnapshot: Sendable {
     public let maxRequestLineBytes: Int
     /// `configuration.requestLimits.maxPipelinedRequests`.
     public let maxPipelinedRequests: Int
+    /// TLS of the listeners that terminate it, by listener name, compiled for this generation.
+    let listenerTLS: [String: DownstreamTLSContext]
+    /// Listeners whose TLS BoringSSL refused (not expected: the files were checked at load), by name.
+    let listenerTLSFailures: [String: String]
 
     public init(configuration: GatehouseConfiguration) {
         self.configuration = configuration
@@ -51,13 +58,27 @@ public final class ProxySnapshot: Sendable {
         self.maxRequestLineBytes = configuration.requestLimits.maxRequestLineBytes
         self.maxPipelinedRequests = configuration.requestLimits.maxPipelinedRequests
         self.routes = RouteTable(routes: configuration.routes, clusters: configuration.clusters)
+        var listenerTLS: [String: DownstreamTLSContext] = [:]
+        var listenerTLSFailures: [String: String] = [:]
+        for listener in configuration.listeners {
+            guard let tls = listener.tls else { continue }
+            do {
+                listenerTLS[listener.name] = try DownstreamTLSContext(tls)
+            } catch {
+                listenerTLSFailures[listener.name] = "TLS settings refused: \(error)"
+            }
+        }
+        self.listenerTLS = listenerTLS
+        self.listenerTLSFailures = listenerTLSFailures
         self.clusters = configuration.clusters.map { cluster in
             let targets = cluster.servers.map { server in
                 Target(
                     display: server.address.description, host: server.address.host, port: server.address.port,
                     socketAddress: try? SocketAddress(ipAddress: server.address.host, port: server.address.port))
             }
-            return ClusterRuntime(cluster: cluster, targets: targets, breaker: ClusterBreaker(cluster: cluster))
+            return ClusterRuntime(
+                cluster: cluster, targets: targets, breaker: ClusterBreaker(cluster: cluster),
+                tls: cluster.tls.map { UpstreamTLSContext(settings: $0, connectTimeout: cluster.timeouts.connect) })
         }
     }
 

@@ -3,10 +3,11 @@ import NIOPosix
 import NIOSSL
 import Synchronization
 
-/// A TLS server on 127.0.0.1 with a given certificate, answering every request with
-/// `200 ok` and `Connection: close`. ``stop()`` closes the listener and every connection.
-final class TLSTestServer: Sendable {
-    let port: Int
+/// A TLS origin on 127.0.0.1 with a given certificate (from ``TestPKI``), answering every request with
+/// `200 ok` and `Connection: close`: the peer of the TLS tests and of `gatehouse lab`'s certificate
+/// scenarios. ``stop()`` closes the listener and every connection.
+public final class TLSOrigin: Sendable {
+    public let port: Int
     private let listener: any Channel
     private let children: ChildTracker
 
@@ -16,7 +17,10 @@ final class TLSTestServer: Sendable {
         self.children = children
     }
 
-    static func start(certificate: String, key: String) async throws -> TLSTestServer {
+    /// `host:port` to put in a cluster's servers.
+    public var address: String { "127.0.0.1:\(self.port)" }
+
+    public static func start(certificate: String, key: String) async throws -> TLSOrigin {
         let configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) },
             privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
@@ -35,19 +39,19 @@ final class TLSTestServer: Sendable {
             .bind(host: "127.0.0.1", port: 0).get()
         guard let port = listener.localAddress?.port else {
             try await listener.close()
-            throw TLSTestServerError()
+            throw TLSOriginError()
         }
-        return TLSTestServer(port: port, listener: listener, children: tracker)
+        return TLSOrigin(port: port, listener: listener, children: tracker)
     }
 
-    func stop() async throws {
+    public func stop() async throws {
         try await self.listener.close()
         for channel in self.children.all { try? await channel.close() }
     }
 }
 
 /// The listener has no port (cannot happen on loopback).
-struct TLSTestServerError: Error {}
+public struct TLSOriginError: Error {}
 
 /// Every accepted connection, so that stopping the server closes them too.
 private final class ChildTracker: Sendable {
