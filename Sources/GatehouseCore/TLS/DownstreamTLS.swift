@@ -97,18 +97,36 @@ extension ProxyServer {
 
 /// Waits for the downstream handshake: then sets up the protocol's handlers behind it and leaves the
 /// pipeline; on a failure reports it once (a client-side problem: logged and counted, never a 502)
-/// and closes.
+/// and closes. A client that does not finish its handshake within ``handshakeLimit`` is closed, so
+/// silent connections cannot pile up on a TLS port.
 final class DownstreamTLSHandshakeHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
 
+    /// Far above a handshake over any real network (a few round trips), far below a held socket's cost.
+    static let handshakeLimit = TimeAmount.seconds(10)
+
     private let onFailure: (TLSFailureKind) -> Void
     private let configure: (any Channel, String?) throws -> Void
     private var done = false
+    private var timer: Scheduled<Void>?
 
     init(onFailure: @escaping (TLSFailureKind) -> Void, configure: @escaping (any Channel, String?) throws -> Void) {
         self.onFailure = onFailure
         self.configure = configure
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.timer = context.eventLoop.assumeIsolated().scheduleTask(in: Self.handshakeLimit) { [self] in
+            guard !self.done else { return }
+            self.done = true
+            self.onFailure(.timedOut(.seconds(Self.handshakeLimit.nanoseconds / 1_000_000_000)))
+            context.close(promise: nil)
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.timer?.cancel()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -117,6 +135,7 @@ final class DownstreamTLSHandshakeHandler: ChannelInboundHandler, RemovableChann
             return
         }
         self.done = true
+        self.timer?.cancel()
         do {
             try self.configure(context.channel, negotiated)
         } catch {
@@ -133,6 +152,7 @@ final class DownstreamTLSHandshakeHandler: ChannelInboundHandler, RemovableChann
             return
         }
         self.done = true
+        self.timer?.cancel()
         self.onFailure(TLSClassification.kind(of: error))
         context.close(promise: nil)
     }
@@ -141,6 +161,7 @@ final class DownstreamTLSHandshakeHandler: ChannelInboundHandler, RemovableChann
         // A client that connects and leaves without a handshake (a port scan, a health check of the
         // TCP port) is not a failure worth counting.
         self.done = true
+        self.timer?.cancel()
         context.fireChannelInactive()
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import GatehouseConfig
+@testable import GatehouseCore
 import GatehouseOrigins
 import Testing
 
@@ -123,5 +124,38 @@ struct TLSConfigTests {
         let verify = lints.filter { $0.rule == .tlsVerifyOff }
         #expect(verify.count == 1)
         #expect(verify.first?.reason.hasPrefix("INSECURE") == true)
+    }
+}
+
+/// `/admin/config` shows the TLS settings as the gateway uses them: files, names and expiry, never a key.
+@Suite("TLS in /admin/config")
+struct TLSConfigurationJSONTests {
+    @Test("listener and cluster tls are rendered, without key material")
+    func rendered() throws {
+        let pki = try TestPKI.make()
+        defer { pki.remove() }
+        let files = pki.leaf(.siteA)
+        let pair = try CertificatePair.load(certFile: files.certificate, keyFile: files.key)
+        var configuration = GatehouseConfiguration(
+            listeners: [Listener(name: "public", address: HostPort(host: "127.0.0.1", port: 0), tls: ListenerTLS(certificates: [pair]))],
+            clusters: [
+                Cluster(
+                    name: "app", servers: [Cluster.Server(address: HostPort(host: "127.0.0.1", port: 1))],
+                    tls: UpstreamTLS(serverName: "api.test", verify: false))
+            ],
+            routes: [Route(name: "all", match: .init(), cluster: "app")])
+        configuration.exposeDetails = false
+        let json = try JSONObject.parse(Array(ConfigurationJSON.render(configuration).utf8))
+        let listener = (json["listeners"] as? [[String: Any]])?.first
+        let tls = listener?["tls"] as? [String: Any]
+        let certificate = (tls?["certificates"] as? [[String: Any]])?.first
+        #expect(certificate?["names"] as? [String] == ["a.test"])
+        #expect(certificate?["key"] as? String == files.key)
+        #expect(tls?["min_version"] as? String == "1.2")
+        let cluster = (json["clusters"] as? [String: Any])?["app"] as? [String: Any]
+        let upstream = cluster?["tls"] as? [String: Any]
+        #expect(upstream?["server_name"] as? String == "api.test")
+        #expect(upstream?["verify"] as? Bool == false)
+        #expect(!ConfigurationJSON.render(configuration).contains("PRIVATE KEY"))
     }
 }
