@@ -4,8 +4,9 @@ import NIOSSL
 import Synchronization
 
 /// A TLS origin on 127.0.0.1 with a given certificate (from ``TestPKI``), answering every request with
-/// `200 ok` and `Connection: close`: the peer of the TLS tests and of `gatehouse lab`'s certificate
-/// scenarios. ``stop()`` closes the listener and every connection.
+/// `200 ok` and `Connection: close` (or keeping the connection for the next request with `keepAlive`):
+/// the peer of the TLS tests and of `gatehouse lab`'s certificate scenarios. ``stop()`` closes the
+/// listener and every connection.
 public final class TLSOrigin: Sendable {
     public let port: Int
     private let listener: any Channel
@@ -20,7 +21,10 @@ public final class TLSOrigin: Sendable {
     /// `host:port` to put in a cluster's servers.
     public var address: String { "127.0.0.1:\(self.port)" }
 
-    public static func start(certificate: String, key: String) async throws -> TLSOrigin {
+    /// TCP connections accepted so far (a pooled upstream connection is one for many requests).
+    public var connectionsAccepted: Int { self.children.all.count }
+
+    public static func start(certificate: String, key: String, keepAlive: Bool = false) async throws -> TLSOrigin {
         let configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) },
             privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
@@ -32,7 +36,7 @@ public final class TLSOrigin: Sendable {
                 tracker.add(channel)
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers([
-                        NIOSSLServerHandler(context: context), OKResponder(),
+                        NIOSSLServerHandler(context: context), OKResponder(keepAlive: keepAlive),
                     ])
                 }
             }
@@ -64,18 +68,30 @@ private final class ChildTracker: Sendable {
     var all: [any Channel] { self.channels.withLock { $0 } }
 }
 
-/// Answers once the request head has arrived, then closes.
+/// Answers once the request head (of a body-less request) has arrived, then closes, or with
+/// `keepAlive` waits for the next request.
 private final class OKResponder: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
+    private let keepAlive: Bool
     private var received: [UInt8] = []
     private var answered = false
+
+    init(keepAlive: Bool) {
+        self.keepAlive = keepAlive
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !self.answered else { return }
         self.received += self.unwrapInboundIn(data).readableBytesView
         guard self.received.count >= 4, self.received.suffix(4) == [13, 10, 13, 10] else { return }
+        if self.keepAlive {
+            self.received = []
+            let response = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n"
+            context.writeAndFlush(self.wrapOutboundOut(ByteBuffer(string: response)), promise: nil)
+            return
+        }
         self.answered = true
         let response = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"
         context.writeAndFlush(self.wrapOutboundOut(ByteBuffer(string: response))).assumeIsolated().whenComplete { _ in

@@ -44,6 +44,28 @@ struct UpstreamTLSTests {
         }
     }
 
+    @Test("pooled connections are TLS connections: three requests, one upstream connection and handshake")
+    func pooled() async throws {
+        let pki = try TestPKI.make()
+        defer { pki.remove() }
+        let origin = try await TLSOrigin.start(
+            certificate: pki.leaf(.valid).certificate, key: pki.leaf(.valid).key, keepAlive: true)
+        defer { Task { try? await origin.stop() } }
+        let settings = UpstreamTLS(caFile: pki.caFile, trustRoots: try CertificatePair.readCertificates(pki.caFile))
+        try await withGateway(
+            [], extraServers: [HostPort(host: "127.0.0.1", port: origin.port)],
+            app: { servers in Cluster(name: "app", servers: servers, tls: settings) }
+        ) { gateway in
+            for _ in 0..<3 {
+                let response = try await gateway.request("GET / HTTP/1.1\r\nHost: shop.test\r\n\r\n")
+                #expect(response.status == 200, "\(response.header("Proxy-Status") ?? "")")
+            }
+            let log = try await gateway.accessLog(atLeast: 3)
+            #expect(log.map { $0["reused"] as? Bool } == [false, true, true], "\(log)")
+            #expect(origin.connectionsAccepted == 1)
+        }
+    }
+
     @Test("expired certificate → 502 tls_certificate_error, details say expired")
     func expired() async throws {
         let pki = try TestPKI.make()
@@ -57,6 +79,7 @@ struct UpstreamTLSTests {
             #expect(status.contains("2020-02-01"), "\(status)")
             let log = try await gateway.accessLog(atLeast: 1)
             #expect(log.last?["proxy_status"] as? String == "tls_certificate_error", "\(log)")
+            #expect((log.last?["details"] as? String)?.contains("certificate expired") == true, "\(log)")
         }
     }
 
