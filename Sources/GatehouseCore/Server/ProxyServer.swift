@@ -301,7 +301,7 @@ public final class ProxyServer: Sendable {
                     let limits = loop.snapshot.configuration.requestLimits
                     // The generation current now decides, so connections accepted after a reload get its certificates.
                     if let tls = loop.snapshot.listenerTLS[listenerName] {
-                        let client = channel.remoteAddress?.description ?? "-"
+                        let client = channel.remoteAddress.map { "\($0.ipAddress ?? "-"):\($0.port ?? 0)" } ?? "-"
                         try Self.configureTLSDownstream(channel, tls: tls, listener: listenerName, limits: limits, loop: loop) {
                             [self] kind in
                             self.metrics.countTLSHandshakeFailure(listener: listenerName, reason: kind.metricReason)
