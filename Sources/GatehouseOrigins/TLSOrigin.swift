@@ -24,10 +24,18 @@ public final class TLSOrigin: Sendable {
     /// TCP connections accepted so far (a pooled upstream connection is one for many requests).
     public var connectionsAccepted: Int { self.children.all.count }
 
-    public static func start(certificate: String, key: String, keepAlive: Bool = false) async throws -> TLSOrigin {
-        let configuration = TLSConfiguration.makeServerConfiguration(
+    /// - Parameter clientCA: when set, the origin requires a client certificate signed by this CA
+    ///   (mutual TLS); a client without one gets alert `certificate_required`.
+    public static func start(
+        certificate: String, key: String, keepAlive: Bool = false, clientCA: String? = nil
+    ) async throws -> TLSOrigin {
+        var configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) },
             privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+        if let clientCA {
+            configuration.certificateVerification = .noHostnameVerification
+            configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(clientCA))
+        }
         let context = try NIOSSLContext(configuration: configuration)
         let tracker = ChildTracker()
         let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)

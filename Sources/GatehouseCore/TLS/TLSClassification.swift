@@ -135,20 +135,24 @@ public enum TLSClassification {
         if let channelError = error as? ChannelError, channelError == .eof || channelError == .ioOnClosedChannel {
             return .closed("closed the connection")
         }
+        if let boringError = error as? BoringSSLError { return Self.kind(boringError) }
         guard let sslError = error as? NIOSSLError else { return .protocolError("\(error)") }
         switch sslError {
         case .uncleanShutdown: return .closed("closed the connection")
-        case .handshakeFailed(let boringError):
-            let text: String
-            switch boringError {
-            case .sslError(let stack), .unknownError(let stack): text = stack.map(\.description).joined(separator: " ")
-            default: text = "\(boringError)"
-            }
-            if text.contains("EOF during handshake") { return .closed("closed the connection") }
-            return Self.kind(errorText: text)
+        case .handshakeFailed(let boringError): return Self.kind(boringError)
         default:
             return .protocolError("\(sslError)")
         }
+    }
+
+    private static func kind(_ boringError: BoringSSLError) -> TLSFailureKind {
+        let text: String
+        switch boringError {
+        case .sslError(let stack), .unknownError(let stack): text = stack.map(\.description).joined(separator: " ")
+        default: text = "\(boringError)"
+        }
+        if text.contains("EOF during handshake") { return .closed("closed the connection") }
+        return Self.kind(errorText: text)
     }
 
     /// The reason code of a BoringSSL error stack as NIOSSL describes it

@@ -138,6 +138,33 @@ struct UpstreamTLSTests {
         }
     }
 
+    @Test("an upstream that wants a client certificate: none → 502 tls_alert_received; with client_certificate → 200")
+    func mutualTLS() async throws {
+        let pki = try TestPKI.make()
+        defer { pki.remove() }
+        let origin = try await TLSOrigin.start(
+            certificate: pki.leaf(.valid).certificate, key: pki.leaf(.valid).key, clientCA: pki.caFile)
+        defer { Task { try? await origin.stop() } }
+        let roots = try CertificatePair.readCertificates(pki.caFile)
+        let client = try CertificatePair.load(certFile: pki.leaf(.siteA).certificate, keyFile: pki.leaf(.siteA).key)
+        for settings in [UpstreamTLS(trustRoots: roots), UpstreamTLS(trustRoots: roots, clientCertificate: client)] {
+            try await withGateway(
+                [], extraServers: [HostPort(host: "127.0.0.1", port: origin.port)],
+                app: { servers in Cluster(name: "app", servers: servers, tls: settings) }
+            ) { gateway in
+                let response = try await self.get(gateway)
+                let status = response.header("Proxy-Status") ?? ""
+                if settings.clientCertificate == nil {
+                    #expect(response.status == 502)
+                    #expect(status.contains("error=tls_alert_received"), "\(status)")
+                    #expect(status.contains("certificate_required") || status.contains("handshake_failure"), "\(status)")
+                } else {
+                    #expect(response.status == 200, "\(status)")
+                }
+            }
+        }
+    }
+
     @Test("verify: false accepts the expired certificate (and check warns)")
     func verifyOff() async throws {
         let pki = try TestPKI.make()
