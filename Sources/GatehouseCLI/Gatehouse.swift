@@ -360,7 +360,7 @@ struct GatewayProcess {
     func summary() -> [String] {
         var lines: [String] = []
         for (listener, address) in zip(self.proxy.snapshot.configuration.listeners, self.listenerAddresses) {
-            lines.append("gatehouse: listener '\(listener.name)' on http://\(address.displayHostPort)/")
+            lines.append("gatehouse: listener '\(listener.name)' on \(listener.tls == nil ? "http" : "https")://\(address.displayHostPort)/")
         }
         if let adminAddress { lines.append("gatehouse: admin on http://\(adminAddress.displayHostPort)/stats") }
         if let tracing { lines.append("gatehouse: " + tracing.summary) }

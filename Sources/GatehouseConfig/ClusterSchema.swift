@@ -24,7 +24,8 @@ extension RootDraft {
                     name: entry.name, servers: servers, balance: draft.balance?.value ?? .roundRobin, hashOn: draft.hashOn?.value,
                     timeouts: draft.timeouts, pool: draft.pool, limits: draft.limits, healthCheck: draft.healthCheck,
                     outlierDetection: draft.outlierDetection, slowStart: draft.slowStart,
-                    panicThreshold: draft.panicThreshold, dnsRefresh: draft.dnsRefresh, retries: draft.retries))
+                    panicThreshold: draft.panicThreshold, dnsRefresh: draft.dnsRefresh, retries: draft.retries,
+                    tls: draft.tls))
         }
         self.clusters = clusters
     }
@@ -47,6 +48,7 @@ struct ClusterDraft {
     var panicThreshold = 50
     var dnsRefresh = Duration.seconds(30)
     var retries = Cluster.Retries()
+    var tls: UpstreamTLS?
 
     static let fields: [Field<ClusterDraft>] = [
         Field(
@@ -106,6 +108,10 @@ struct ClusterDraft {
                 value.error("retries backoff max must not be shorter than its base")
             }
         },
+        Field(
+            "tls", UpstreamTLSDraft.shape,
+            doc: "TLS to the servers: true, or {ca_file, server_name, verify, client_certificate}; verified by default."
+        ) { $0.tls = UpstreamTLSDraft.read($1) },
     ]
 
     /// Checks between keys: a policy that needs a key, a key that its policy would ignore.

@@ -53,6 +53,10 @@ public struct ConfigLint: Sendable, Hashable, CustomStringConvertible {
         case keepAliveBelowBalancerIdle = "keep-alive-below-balancer-idle"
         /// A `rate_limit` of several per second with `burst: 1`: requests sent together are refused.
         case rateLimitWithoutBurst = "rate-limit-without-burst"
+        /// A listener certificate that has expired, is not yet valid, or expires within 14 days.
+        case certificateExpiry = "certificate-expiry"
+        /// `clusters.X.tls.verify: false`: any certificate is accepted, so any machine in the path can impersonate the upstream.
+        case tlsVerifyOff = "tls-verify-off"
     }
 
     public var rule: Rule
@@ -103,9 +107,10 @@ public enum ConfigLints {
 
     /// Every finding, in file order (ties in rule order).
     public static func check(
-        _ configuration: GatehouseConfiguration, _ locations: ConfigLocations = ConfigLocations()
+        _ configuration: GatehouseConfiguration, _ locations: ConfigLocations = ConfigLocations(),
+        now: Int = Self.currentTime()
     ) -> [ConfigLint] {
-        var lints: [ConfigLint] = []
+        var lints: [ConfigLint] = self.tls(configuration, locations, now: now)
         for cluster in configuration.clusters {
             lints += self.health(cluster, locations)
             lints += self.retries(cluster, locations)

@@ -100,11 +100,14 @@ public struct Listener: Sendable, Equatable {
     public var address: HostPort
     /// Open downstream connections beyond which new ones are answered 503 and closed (0 = unlimited).
     public var maxConnections: Int
+    /// TLS termination; nil = plain HTTP.
+    public var tls: ListenerTLS?
 
-    public init(name: String, address: HostPort, maxConnections: Int = 0) {
+    public init(name: String, address: HostPort, maxConnections: Int = 0, tls: ListenerTLS? = nil) {
         self.name = name
         self.address = address
         self.maxConnections = maxConnections
+        self.tls = tls
     }
 }
 
@@ -444,13 +447,17 @@ public struct Cluster: Sendable, Equatable {
     /// How often servers given by DNS name are resolved again.
     public var dnsRefresh: Duration
     public var retries: Retries
+    /// TLS to the servers (connections and health checks); nil = plain HTTP.
+    public var tls: UpstreamTLS?
 
     public init(
         name: String, servers: [Server], balance: Balance = .roundRobin, hashOn: HashKey? = nil,
         timeouts: Timeouts = Timeouts(), pool: Pool = Pool(), limits: Limits = Limits(),
         healthCheck: HealthCheck? = nil, outlierDetection: OutlierDetection? = nil, slowStart: Duration? = nil,
-        panicThreshold: Int = 50, dnsRefresh: Duration = .seconds(30), retries: Retries = Retries()
+        panicThreshold: Int = 50, dnsRefresh: Duration = .seconds(30), retries: Retries = Retries(),
+        tls: UpstreamTLS? = nil
     ) {
+        self.tls = tls
         self.name = name
         self.servers = servers
         self.balance = balance

@@ -101,7 +101,12 @@ public enum ConfigurationDiff {
                 changes.append("listener \(key(listener)) added")
                 continue
             }
-            if before != listener { changes.append("listener \(key(listener)): settings changed") }
+            if before.tls != listener.tls {
+                // Renewed files count too (the certificates are compared, not the paths): worth saying.
+                changes.append("listener \(key(listener)): tls changed (new connections use the new certificates)")
+            } else if before != listener {
+                changes.append("listener \(key(listener)): settings changed")
+            }
         }
         for listener in old.listeners where !newKeys.contains(key(listener)) {
             changes.append("listener \(key(listener)) removed")

@@ -120,7 +120,8 @@ struct RootDraft {
             } else if address.value.port != 0 {
                 self.listenerAddresses[address.value] = (name, address.location)
             }
-            listeners.append(Listener(name: name, address: address.value, maxConnections: draft.maxConnections))
+            listeners.append(
+                Listener(name: name, address: address.value, maxConnections: draft.maxConnections, tls: draft.tls))
         }
         self.listeners = listeners
     }
@@ -215,6 +216,7 @@ struct ListenerDraft {
     var name: Located<String>?
     var address: Located<HostPort>?
     var maxConnections = 0
+    var tls: ListenerTLS?
 
     static let fields: [Field<ListenerDraft>] = [
         Field("name", .nonEmptyText, required: true, doc: "The listener's name, unique, used in logs and metrics.") {
@@ -228,6 +230,10 @@ struct ListenerDraft {
             "max_connections", .integer(0...Int.max),
             doc: "Open downstream connections beyond which new ones are answered 503 and closed (0 = unlimited)."
         ) { $0.maxConnections = $1.int(0...Int.max) ?? $0.maxConnections },
+        Field(
+            "tls", .mapping(ListenerTLSDraft.fields),
+            doc: "TLS termination: certificates chosen by SNI, minimum version, ALPN (plain HTTP when absent)."
+        ) { $0.tls = ListenerTLSDraft.read($1) },
     ]
 }
 

@@ -76,19 +76,22 @@ public enum ConfigProbe {
         _ configuration: GatehouseConfiguration, timeout: Duration, parallel: Int = 4,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async -> [ServerProbe] {
-        let prober = HopProber(group: group)
-        var targets: [(probe: ServerProbe, target: ProbeTarget)] = []
+        let plain = HopProber(group: group)
+        var targets: [(probe: ServerProbe, target: ProbeTarget, prober: HopProber)] = []
         for cluster in configuration.clusters {
             let path: String
             if case .http(let checked)? = cluster.healthCheck?.kind { path = checked } else { path = "/" }
+            // A TLS cluster is probed over https, trusting its ca_file as the gateway does.
+            let prober = cluster.tls?.caFile.map { HopProber(caFile: $0, group: group) } ?? plain
             for (index, server) in cluster.servers.enumerated() {
                 let target = ProbeTarget(
-                    scheme: .http, host: server.address.host, port: server.address.port, path: path,
+                    scheme: cluster.tls == nil ? .http : .https, host: server.address.host, port: server.address.port,
+                    path: path,
                     server: "\(cluster.name)/\(server.address)", limits: ProbeLimits(cluster: cluster))
                 let pending = ServerProbe(
                     cluster: cluster.name, index: index, address: server.address, path: path,
                     run: HopRun(steps: [], responded: false))
-                targets.append((pending, target))
+                targets.append((pending, target, prober))
             }
         }
         var results = targets.map(\.probe)
@@ -97,7 +100,7 @@ public enum ConfigProbe {
             var next = 0
             func startNext() {
                 guard next < targets.count else { return }
-                let (index, target) = (next, targets[next].target)
+                let (index, target, prober) = (next, targets[next].target, targets[next].prober)
                 group.addTask { (index, await prober.run(target, request: request, timeout: timeout)) }
                 next += 1
             }

@@ -49,9 +49,14 @@ public enum DoctorPlanner {
             throw DoctorUsageError(
                 "give a target: a URL (https://shop.example.com/cart), host:port, or -c gatehouse.yaml [--cluster NAME]")
         }
+        // Without --ca-file, the CA the checked cluster trusts (a TLS cluster's ca_file), as the gateway does.
+        // (One CA for the run: with several TLS clusters of different CAs, name one with --cluster.)
+        let checked = arguments.cluster.flatMap { configuration?.cluster(named: $0) }.map { [$0] } ?? configuration?.clusters ?? []
+        let clusterCA = arguments.target == nil ? checked.lazy.compactMap(\.tls?.caFile).first : nil
         return DoctorPlan(
             target: arguments.target ?? arguments.configPath ?? "", probes: probes, timeout: timeout,
-            keepAliveMax: keepAliveMax, caFile: arguments.caFile, checkLocalResources: arguments.checkLocalResources)
+            keepAliveMax: keepAliveMax, caFile: arguments.caFile ?? clusterCA,
+            checkLocalResources: arguments.checkLocalResources)
     }
 
     /// `http://host:port/path`, `https://host/path?query`, `host:port` or `[v6]:port` (plain HTTP, `GET /`).
@@ -164,8 +169,8 @@ public enum DoctorPlanner {
         let probes = clusters.flatMap { cluster in
             cluster.servers.map { server in
                 ProbeTarget(
-                    scheme: .http, host: server.address.host, port: server.address.port, path: path,
-                    server: "\(cluster.name)/\(server.address)", limits: ProbeLimits(cluster: cluster))
+                    scheme: cluster.tls == nil ? .http : .https, host: server.address.host, port: server.address.port,
+                    path: path, server: "\(cluster.name)/\(server.address)", limits: ProbeLimits(cluster: cluster))
             }
         }
         guard !probes.isEmpty else {

@@ -1,51 +1,10 @@
+import GatehouseCore
 import GatehouseErrors
 
-/// A certificate as the report shows it, taken out of NIOSSL's object on the event loop.
-public struct CertificateInfo: Sendable, Hashable {
-    /// `CN=shop.example.com, O=Shop`.
-    public var subject: String
-    public var issuer: String
-    /// Validity, in seconds since the UNIX epoch.
-    public var notBefore: Int
-    public var notAfter: Int
-    /// subjectAltName DNS names and IP addresses.
-    public var dnsNames: [String]
-    public var ipAddresses: [String]
-
-    public init(subject: String, issuer: String, notBefore: Int, notAfter: Int, dnsNames: [String] = [], ipAddresses: [String] = []) {
-        self.subject = subject
-        self.issuer = issuer
-        self.notBefore = notBefore
-        self.notAfter = notAfter
-        self.dnsNames = dnsNames
-        self.ipAddresses = ipAddresses
-    }
-
-    /// Issued by itself (the subject is the issuer): self-signed, unless it is a trusted root.
-    public var selfIssued: Bool { self.subject == self.issuer }
-
-    /// `DNS:a.example, IP:127.0.0.1`, or the subject when there is no subjectAltName.
-    public var names: String {
-        let names = self.dnsNames.map { "DNS:\($0)" } + self.ipAddresses.map { "IP:\($0)" }
-        return names.isEmpty ? self.subject : names.joined(separator: ", ")
-    }
-}
-
-/// How a TLS handshake failed.
-public enum TLSFailureKind: Sendable, Hashable {
-    /// BoringSSL could not verify the chain (CERTIFICATE_VERIFY_FAILED): expired, untrusted, self-signed…
-    case certificateVerifyFailed
-    /// The chain is trusted but not for this name.
-    case hostnameMismatch
-    /// The upstream sent this alert (`handshake_failure`, `certificate_required`…).
-    case alert(String)
-    /// Anything else in the protocol (`WRONG_VERSION_NUMBER`: not TLS on that port).
-    case protocolError(String)
-    /// No handshake within the time limit.
-    case timedOut(Duration)
-    /// The upstream closed or reset the connection during the handshake.
-    case closed(String)
-}
+// `CertificateInfo`, `TLSFailureKind` and the classification of NIOSSL's errors live in GatehouseCore
+// (TLS/TLSClassification.swift): the gateway's data path and health checks classify with the same code.
+public typealias CertificateInfo = GatehouseCore.CertificateInfo
+public typealias TLSFailureKind = GatehouseCore.TLSFailureKind
 
 /// What the TLS hop showed: the real handshake (verification on, as a gateway does it) and the chain the
 /// upstream presented (from a second, inspecting handshake that accepts any chain).
@@ -95,36 +54,36 @@ public enum TLSDiagnosis {
         var fix: String?
         switch failure {
         case .certificateVerifyFailed:
-            error = .tlsCertificateError
+            error = failure.proxyStatus
             let problem = Self.verificationProblem(observed)
             fix = problem.fix
             cause =
                 observed.nameMatches == false
                 ? problem.cause + "; it is not valid for \(observed.host) either" : problem.cause
         case .hostnameMismatch:
-            error = .tlsCertificateError
+            error = failure.proxyStatus
             let names = observed.chain.first.map { " (it is for \($0.names))" } ?? ""
             cause = "certificate name mismatch: the certificate is not valid for \(observed.host)\(names)"
             fix = "Use a certificate whose subjectAltName includes \(observed.host), or connect with a name the certificate has."
         case .alert(let name):
-            error = .tlsAlertReceived
+            error = failure.proxyStatus
             let id = Self.alertIDs[name].map { " (\($0))" } ?? ""
             cause = "the upstream sent TLS alert \(name)\(id) during the handshake"
             fix = Self.alertFix(name)
         case .protocolError(let reason):
-            error = .tlsProtocolError
-            if reason == "WRONG_VERSION_NUMBER" || reason == "PACKET_LENGTH_TOO_LONG" || reason == "HTTP_REQUEST" {
+            error = failure.proxyStatus
+            if failure.isNotTLS {
                 cause = "the upstream does not speak TLS on this port: its answer is not a TLS record (\(reason); plain HTTP?)"
                 fix = "Use http:// for this upstream, or the port where it serves TLS."
             } else {
                 cause = "the TLS handshake failed: \(reason)"
             }
         case .timedOut(let limit):
-            error = .connectionTimeout
+            error = failure.proxyStatus
             cause = "no TLS handshake within \(Format.limit(limit)): the upstream accepted the connection but did not answer the ClientHello"
             fix = "Check that the upstream serves TLS on this port and is not overloaded."
         case .closed(let how):
-            error = .tlsProtocolError
+            error = failure.proxyStatus
             cause = "the upstream \(how) during the TLS handshake (no TLS on this port, or it rejected the ClientHello)"
         }
         // NIOSSL's own words help only where the report has no better ones.
@@ -165,66 +124,32 @@ public enum TLSDiagnosis {
         let trust =
             observed.caFile == nil
             ? "pass the CA with --ca-file (and make the gateway trust it)" : "check that \(observed.caFile ?? "") holds the CA that signed it"
-        guard let leaf = observed.chain.first else {
-            return ("certificate verification failed (the chain could not be read)", "Check the upstream's certificate chain: openssl s_client -showcerts.")
+        let problem = CertificateProblem.judge(chain: observed.chain, now: observed.now)
+        let cause = problem.summary(now: observed.now)
+        switch problem {
+        case .unknown:
+            return (cause, "Check the upstream's certificate chain: openssl s_client -showcerts.")
+        case .expired:
+            return (cause, "Renew the upstream's certificate and reload the upstream.")
+        case .notYetValid:
+            return (cause, "Check the clocks of this host and the upstream (NTP), or the certificate's dates.")
+        case .chainExpired:
+            return (cause, "Have the upstream send a current intermediate certificate.")
+        case .selfSigned:
+            return (cause, "Use a certificate from a CA the gateway trusts, or trust this one explicitly: \(trust).")
+        case .unknownCA:
+            return (cause, "Trust that CA: \(trust); or have the upstream send its intermediate certificates.")
         }
-        if leaf.notAfter < observed.now {
-            let days = Self.days(from: leaf.notAfter, to: observed.now)
-            return (
-                "certificate expired: \(leaf.subject) expired on \(Format.date(leaf.notAfter)), \(days) day\(days == 1 ? "" : "s") ago",
-                "Renew the upstream's certificate and reload the upstream."
-            )
-        }
-        if leaf.notBefore > observed.now {
-            return (
-                "certificate not yet valid: \(leaf.subject) is valid from \(Format.date(leaf.notBefore))",
-                "Check the clocks of this host and the upstream (NTP), or the certificate's dates."
-            )
-        }
-        if let expired = observed.chain.dropFirst().first(where: { $0.notAfter < observed.now }) {
-            return (
-                "certificate chain expired: \(expired.subject) expired on \(Format.date(expired.notAfter))",
-                "Have the upstream send a current intermediate certificate."
-            )
-        }
-        if leaf.selfIssued, observed.chain.count == 1 {
-            return (
-                "self-signed certificate: \(leaf.subject) signed itself, and no trusted CA vouches for it",
-                "Use a certificate from a CA the gateway trusts, or trust this one explicitly: \(trust)."
-            )
-        }
-        let top = observed.chain.last ?? leaf
-        return (
-            "certificate signed by an unknown CA: \(top.issuer) (issuer of \(top.subject)) is not a trusted CA",
-            "Trust that CA: \(trust); or have the upstream send its intermediate certificates."
-        )
     }
 
     /// The reason code of a BoringSSL error stack as NIOSSL describes it
     /// (`… error:1000007d:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED at …`).
     public static func classify(errorText: String) -> TLSFailureKind {
-        let reasons = errorText.split(separator: ":").map { $0.split(separator: " ").first.map(String.init) ?? "" }
-            .filter { !$0.isEmpty && $0 == $0.uppercased() && $0.contains("_") }
-        if reasons.contains("CERTIFICATE_VERIFY_FAILED") { return .certificateVerifyFailed }
-        for reason in reasons {
-            for prefix in ["SSLV3_ALERT_", "TLSV1_ALERT_", "TLSV13_ALERT_"] where reason.hasPrefix(prefix) {
-                return .alert(reason.dropFirst(prefix.count).lowercased())
-            }
-        }
-        return .protocolError(reasons.first ?? errorText)
+        TLSClassification.kind(errorText: errorText)
     }
 
     /// TLS alert numbers (RFC 8446 §6, RFC 5246 §7.2), for `alert-id`.
-    static let alertIDs: [String: Int] = [
-        "close_notify": 0, "unexpected_message": 10, "bad_record_mac": 20, "record_overflow": 22,
-        "handshake_failure": 40, "bad_certificate": 42, "unsupported_certificate": 43, "certificate_revoked": 44,
-        "certificate_expired": 45, "certificate_unknown": 46, "illegal_parameter": 47, "unknown_ca": 48,
-        "access_denied": 49, "decode_error": 50, "decrypt_error": 51, "protocol_version": 70,
-        "insufficient_security": 71, "internal_error": 80, "inappropriate_fallback": 86, "user_canceled": 90,
-        "missing_extension": 109, "unsupported_extension": 110, "unrecognized_name": 112,
-        "bad_certificate_status_response": 113, "unknown_psk_identity": 115, "certificate_required": 116,
-        "no_application_protocol": 120,
-    ]
+    static var alertIDs: [String: Int] { TLSClassification.alertIDs }
 
     private static func alertFix(_ name: String) -> String {
         switch name {
@@ -241,8 +166,7 @@ public enum TLSDiagnosis {
 
     /// Whole days from one instant to another (rounded down).
     static func days(from start: Int, to end: Int) -> Int {
-        let seconds = end - start
-        return seconds >= 0 ? seconds / 86_400 : -((-seconds + 86_399) / 86_400)
+        TLSClassification.days(from: start, to: end)
     }
 }
 

@@ -1,3 +1,4 @@
+import GatehouseCore
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -112,29 +113,9 @@ enum TLSProbe {
         }
     }
 
-    /// Sorts what NIOSSL reported into the kinds the report distinguishes.
+    /// Sorts what NIOSSL reported into the kinds the report distinguishes (the data path's classification).
     static func kind(of error: any Error) -> TLSFailureKind {
-        if let extra = error as? NIOSSLExtraError, extra == .failedToValidateHostname { return .hostnameMismatch }
-        if let ioError = error as? IOError {
-            return .closed(ioError.errnoCode == ECONNRESET ? "reset the connection" : String(cString: strerror(ioError.errnoCode)))
-        }
-        if let channelError = error as? ChannelError, channelError == .eof || channelError == .ioOnClosedChannel {
-            return .closed("closed the connection")
-        }
-        guard let sslError = error as? NIOSSLError else { return .protocolError("\(error)") }
-        switch sslError {
-        case .uncleanShutdown: return .closed("closed the connection")
-        case .handshakeFailed(let boringError):
-            let text: String
-            switch boringError {
-            case .sslError(let stack), .unknownError(let stack): text = stack.map(\.description).joined(separator: " ")
-            default: text = "\(boringError)"
-            }
-            if text.contains("EOF during handshake") { return .closed("closed the connection") }
-            return TLSDiagnosis.classify(errorText: text)
-        default:
-            return .protocolError("\(sslError)")
-        }
+        TLSClassification.kind(of: error)
     }
 }
 
@@ -218,40 +199,3 @@ final class TLSHandshakeWatcher: ChannelInboundHandler, RemovableChannelHandler 
 
 @available(*, unavailable)
 extension TLSHandshakeWatcher: Sendable {}
-
-extension CertificateInfo {
-    /// Reads what the report shows out of a NIOSSL certificate.
-    init(_ certificate: NIOSSLCertificate) {
-        var dnsNames: [String] = []
-        var ipAddresses: [String] = []
-        for name in certificate._subjectAlternativeNames() {
-            let bytes = Array(name.contents)
-            switch name.nameType {
-            case .dnsName: dnsNames.append(String(decoding: bytes, as: UTF8.self))
-            case .ipAddress:
-                if bytes.count == 4 {
-                    ipAddresses.append(bytes.map(String.init).joined(separator: "."))
-                } else if bytes.count == 16 {
-                    ipAddresses.append(
-                        stride(from: 0, to: 16, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }
-                            .joined(separator: ":"))
-                }
-            default: break
-            }
-        }
-        self.init(
-            subject: Self.describe(certificate.subjectName), issuer: Self.describe(certificate.issuerName),
-            notBefore: Int(certificate.notValidBefore), notAfter: Int(certificate.notValidAfter), dnsNames: dnsNames,
-            ipAddresses: ipAddresses)
-    }
-
-    /// `CN=localhost, O=Acme` in the certificate's order.
-    private static func describe(_ names: [SSLCertificateName]) -> String {
-        let labels: [SSLCertificateNameType: String] = [
-            .commonName: "CN", .organization: "O", .organizationalUnit: "OU", .country: "C", .state: "ST",
-            .city: "L", .emailAddress: "emailAddress", .userId: "UID",
-        ]
-        let text = names.map { "\(labels[$0.type] ?? "?")=\($0.value)" }.joined(separator: ", ")
-        return text.isEmpty ? "(empty name)" : text
-    }
-}

@@ -76,7 +76,17 @@ import Yams
         "clusters.a.outlier_detection.max_ejection_time": "1h",  // not shorter than the default base (30s)
         "clusters.a.retries.backoff.base": "1ms",  // not longer than the default max (250ms)
         "targets[].interval": "1h",  // not shorter than the default timeout (10s)
+        // Certificate files are read at load: a real (throwaway) pair from Fixtures/.
+        "listeners[].tls.certificates[].cert": Self.fixture("schema-sample.pem"),
+        "listeners[].tls.certificates[].key": Self.fixture("schema-sample.key"),
+        "clusters.a.tls.ca_file": Self.fixture("schema-sample.pem"),
+        "clusters.a.tls.client_certificate.cert": Self.fixture("schema-sample.pem"),
+        "clusters.a.tls.client_certificate.key": Self.fixture("schema-sample.key"),
     ]
+
+    static func fixture(_ name: String) -> String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/" + name).path
+    }
     /// Keys another key needs beside it.
     static let companions: [String: (key: String, value: YAMLTree)] = [
         "clusters.a.hash_on": ("balance", .scalar("consistent_hash"))

@@ -41,6 +41,23 @@ struct ConfigProbeTests {
         #expect(result.probes.first?.line(limit: 32 * 1024).contains("unreachable: connection_refused") == true)
     }
 
+    @Test("a TLS cluster is probed over https with its ca_file: valid → reachable, expired → tls_certificate_error")
+    func tlsCluster() async throws {
+        let pki = try TestPKI.make()
+        defer { pki.remove() }
+        for (leaf, reachable) in [(TestPKI.Leaf.valid, true), (.expired, false)] {
+            let origin = try await TLSOrigin.start(certificate: pki.leaf(leaf).certificate, key: pki.leaf(leaf).key)
+            let result = try await Self.probe(port: origin.port, cluster: "tls: {ca_file: \(pki.caFile)}")
+            try await origin.stop()
+            let lint = result.lints.first { $0.rule == .unreachableServer }
+            if reachable {
+                #expect(lint == nil, "\(result.lints)")
+            } else {
+                #expect(lint?.reason.contains("tls_certificate_error") == true, "\(result.lints)")
+            }
+        }
+    }
+
     @Test("a healthy server → reachable, no lint; the health check path is what is asked for")
     func healthyServer() async throws {
         let result = try await withOrigin(.healthy(name: "a")) { origin in

@@ -1,3 +1,4 @@
+import GatehouseCore
 import GatehouseConfig
 import GatehouseDoctor
 import GatehouseErrors

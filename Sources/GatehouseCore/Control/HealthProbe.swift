@@ -17,12 +17,15 @@ struct HealthProbeResult: Sendable {
 
 /// One active health check of one endpoint: a TCP connect, or `GET path` read through the data
 /// path's own response decoder, so a server the gateway could not read from is not called healthy.
+/// For a TLS cluster both go over TLS with the data path's context and classification: a server whose
+/// certificate expired is unhealthy with `tls_certificate_error (certificate expired: …)`.
 enum HealthProbe {
     /// At most this much of the body is kept for `expected_body`.
     static let bodyWindow = 64 * 1024
 
     static func run(
-        _ endpoint: Endpoint, check: Cluster.HealthCheck, limits: Cluster.Limits, on eventLoop: any EventLoop
+        _ endpoint: Endpoint, check: Cluster.HealthCheck, limits: Cluster.Limits, tls: UpstreamTLSContext? = nil,
+        host: String = "", on eventLoop: any EventLoop
     ) -> EventLoopFuture<HealthProbeResult> {
         let started = NIODeadline.now()
         let promise = eventLoop.makePromise(of: HealthProbeResult.self)
@@ -39,6 +42,7 @@ enum HealthProbe {
             let deadline = started + TimeAmount(check.timeout)
             bootstrap = bootstrap.channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls { try tls.addHandlers(to: channel, host: host, nextHop: endpoint.display) }
                     try channel.pipeline.syncOperations.addHandlers([
                         HTTPRequestEncoder(),
                         ByteToMessageHandler(StrictResponseDecoder(maxHeaderBytes: limits.maxResponseHeaderBytes)),
@@ -48,13 +52,26 @@ enum HealthProbe {
                     ])
                 }
             }
+        } else if let tls {
+            bootstrap = bootstrap.channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try tls.addHandlers(to: channel, host: host, nextHop: endpoint.display)
+                }
+            }
         }
-        bootstrap.connect(to: endpoint.address).whenComplete { result in
+        bootstrap.connect(to: endpoint.address).flatMap { channel -> EventLoopFuture<any Channel> in
+            // A TCP check of a TLS cluster passes once the handshake has (the handler is there until then).
+            guard case .tcp = check.kind,
+                let watcher = try? channel.pipeline.syncOperations.handler(type: UpstreamTLSHandshakeHandler.self)
+            else { return channel.eventLoop.makeSucceededFuture(channel) }
+            return watcher.promise.futureResult.map { channel }
+        }.whenComplete { result in
             switch (result, check.kind) {
             case (.success(let channel), .tcp):
                 channel.close(promise: nil)
+                let what = tls == nil ? "TCP connect" : "TCP connect and TLS handshake"
                 promise.succeed(
-                    HealthProbeResult(passed: true, summary: "TCP connect in \(Self.milliseconds(since: started)) ms"))
+                    HealthProbeResult(passed: true, summary: "\(what) in \(Self.milliseconds(since: started)) ms"))
             case (.success, .http):
                 break  // the handler completes the promise
             case (.failure(let error), _):

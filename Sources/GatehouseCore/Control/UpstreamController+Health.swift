@@ -77,7 +77,11 @@ extension UpstreamController {
         let delay: TimeAmount = first ? .nanoseconds(abs(spread)) : TimeAmount(check.interval) + .nanoseconds(spread)
         self.clusters[index].status[endpoint.id]?.probeTask = self.loop.scheduleTask(in: delay) {
             guard self.clusters[index].status[endpoint.id] != nil else { return }
-            HealthProbe.run(endpoint, check: check, limits: self.clusters[index].cluster.limits, on: self.loop)
+            let cluster = self.clusters[index].cluster
+            let host = cluster.servers.indices.contains(endpoint.server) ? cluster.servers[endpoint.server].address.host : ""
+            HealthProbe.run(
+                endpoint, check: check, limits: cluster.limits, tls: self.snapshot.clusters[index].tls, host: host,
+                on: self.loop)
                 .whenSuccess { result in self.probeFinished(endpoint, result: result) }
         }
     }

@@ -104,7 +104,7 @@ extension DownstreamHandler {
         exchange.upstreamHead = HeaderRewriter.upstreamRequestHead(
             head, framing: framing, path: RouteTable.rewrite(path: requestTarget.path, route: entry.route),
             host: self.upstreamHost(exchange, endpoint: endpoint), requestID: exchange.record.requestID,
-            downstream: .init(clientIP: self.clientIP, isTrusted: self.isTrustedPeer),
+            downstream: .init(clientIP: self.clientIP, isTrusted: self.isTrustedPeer, scheme: self.scheme),
             gatewayName: snapshot.gatewayName, receivedVersion: self.isHTTP2Stream ? HTTPVersion(major: 2, minor: 0) : nil,
             upgrade: exchange.upgrade)
         if let state = exchange.cache { self.cachePrepareUpstreamHead(exchange, state: state) }
@@ -197,7 +197,7 @@ extension DownstreamHandler {
         exchange.phase = .connect
         let id = self.loop.makeConnectionID()
         let future = self.loop.connector.connect(
-            to: endpoint, cluster: runtime.cluster, id: id, on: context.eventLoop)
+            to: endpoint, cluster: runtime.cluster, tls: runtime.tls, id: id, on: context.eventLoop)
         future.assumeIsolated().whenComplete { [self] result in
             let breaker = runtime.breaker
             switch result {

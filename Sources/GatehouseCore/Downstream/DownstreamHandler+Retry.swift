@@ -33,7 +33,10 @@ extension DownstreamHandler {
                 let reachedUpstream = phase != .connect
                 let named: Bool
                 switch failure.type {
-                case .connectionRefused, .connectionTimeout, .destinationIPUnroutable:
+                case .connectionRefused, .connectionTimeout, .destinationIPUnroutable,
+                    // The handshake is part of connecting (SocketUpstreamConnector): nothing was sent, and
+                    // another server may well hold a good certificate.
+                    .tlsCertificateError, .tlsProtocolError, .tlsAlertReceived:
                     named = phase == .connect && policy.conditions.contains(.connectFailure)
                 case .connectionTerminated, .httpResponseIncomplete:
                     named =

@@ -94,7 +94,7 @@ extension DownstreamHandler {
             attributes["http.request.method"] = record.method
             let path = record.path.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
             attributes["url.path"] = String(path)
-            attributes["url.scheme"] = "http"
+            attributes["url.scheme"] = self.scheme
             if let host = record.host {
                 let authority = Self.splitHostPort(host)
                 attributes["server.address"] = authority.host

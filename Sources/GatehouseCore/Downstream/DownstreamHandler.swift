@@ -27,6 +27,8 @@ final class DownstreamHandler: ChannelDuplexHandler {
     /// one request, its head treated as HTTP/1.1's, a response cut after its head ends with
     /// RST_STREAM rather than a connection close.
     let isHTTP2Stream: Bool
+    /// `https` behind the listener's TLS: what X-Forwarded-Proto and Forwarded tell the upstream.
+    let scheme: String
     var context: ChannelHandlerContext?
     var exchange: Exchange?
     var queued = CircularBuffer<HTTPServerRequestPart>()
@@ -53,9 +55,10 @@ final class DownstreamHandler: ChannelDuplexHandler {
     /// This listener's `gatehouse_downstream_timeouts_total` series; nil in handler tests.
     let timeoutCounters: DownstreamTimeoutCounters?
 
-    init(loop: LoopState, isHTTP2Stream: Bool = false, timeouts: DownstreamTimeoutCounters? = nil) {
+    init(loop: LoopState, isHTTP2Stream: Bool = false, scheme: String = "http", timeouts: DownstreamTimeoutCounters? = nil) {
         self.loop = loop
         self.isHTTP2Stream = isHTTP2Stream
+        self.scheme = scheme
         self.timeoutCounters = timeouts
     }
 

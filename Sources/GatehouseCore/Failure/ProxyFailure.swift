@@ -2,6 +2,7 @@ import GatehouseErrors
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 #if canImport(Glibc)
 import Glibc
@@ -132,6 +133,13 @@ extension ProxyFailure {
             }
         case is NIOHTTPDecoderError:
             return .httpProtocolError
+        case let ssl as NIOSSLError:
+            // A close without close_notify is a close: the decoder judges whether the body was complete.
+            if case .uncleanShutdown = ssl { return phase == .streamResponse ? .httpResponseIncomplete : .connectionTerminated }
+            return TLSClassification.kind(of: ssl).proxyStatus
+        case is BoringSSLError, is NIOSSLExtraError:
+            // After the handshake (a TLS 1.3 server refusing the client certificate on the first read).
+            return TLSClassification.kind(of: error).proxyStatus
         default:
             return .proxyInternalError
         }
@@ -174,6 +182,11 @@ extension ProxyFailure {
             return String(cString: strerror(ioError.errnoCode))
         case is UpstreamClosedConnection:
             return "upstream closed the connection"
+        case is NIOSSLError, is BoringSSLError, is NIOSSLExtraError:
+            if let ssl = error as? NIOSSLError, case .uncleanShutdown = ssl {
+                return "upstream closed the connection (without TLS close_notify)"
+            }
+            return TLSClassification.details(TLSClassification.kind(of: error), leaf: nil, serverName: "the server", now: Int(time(nil)))
         default:
             return String(describing: error)
         }

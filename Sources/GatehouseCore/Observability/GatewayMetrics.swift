@@ -96,6 +96,9 @@ public final class GatewayMetrics: Sendable {
         static var downstreamTimeouts: MetricNameDescriptor {
             named("downstream", "timeouts", "total", "Client connections cut by a client_timeouts limit, by listener and kind (header: 408 or silent close; body: 408, too slow; keep_alive: idle close).")
         }
+        static var downstreamTLSFailures: MetricNameDescriptor {
+            named("downstream", "tls_handshake_failures", "total", "Client TLS handshakes that failed (client-side problems, not gateway errors), by listener and reason.")
+        }
         static var reloads: MetricNameDescriptor {
             named("config", "reloads", "total", "Configuration reloads, by result (success, failure).")
         }
@@ -200,6 +203,13 @@ public final class GatewayMetrics: Sendable {
             self.registry.makeCounter(descriptor: Name.downstreamTimeouts, labels: [("listener", listener), ("kind", kind)])
         }
         return DownstreamTimeoutCounters(header: counter("header"), body: counter("body"), keepAlive: counter("keep_alive"))
+    }
+
+    /// A client's TLS handshake failed; `reason` is a bounded label (``TLSFailureKind``'s metric reason).
+    func countTLSHandshakeFailure(listener: String, reason: String) {
+        self.registry.makeCounter(
+            descriptor: Name.downstreamTLSFailures, labels: [("listener", listener), ("reason", reason)]
+        ).increment()
     }
 
     /// A reload was tried (from SIGHUP or the admin API), with its outcome.

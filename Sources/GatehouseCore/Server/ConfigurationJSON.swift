@@ -8,8 +8,11 @@ enum ConfigurationJSON {
     static func render(_ configuration: GatehouseConfiguration) -> String {
         var json = "{\"gateway_name\":\(q(configuration.gatewayName)),\"expose_details\":\(configuration.exposeDetails)"
         json += ",\"listeners\":["
-        json += configuration.listeners.map { "{\"name\":\(q($0.name)),\"address\":\(q($0.address.description))}" }
-            .joined(separator: ",")
+        json += configuration.listeners.map {
+            "{\"name\":\(q($0.name)),\"address\":\(q($0.address.description)),\"tls\":"
+                + ($0.tls.map(Self.listenerTLS) ?? "null") + "}"
+        }
+        .joined(separator: ",")
         json += "],\"admin\":"
         if let admin = configuration.admin {
             json += "{\"address\":\(q(admin.address.description)),\"token_file\":"
@@ -75,8 +78,27 @@ enum ConfigurationJSON {
         return json
     }
 
+    /// Files and what was read from them (names, expiry), never the key itself.
+    private static func listenerTLS(_ tls: ListenerTLS) -> String {
+        var json = "{\"certificates\":["
+        json += tls.certificates.map { pair in
+            "{\"cert\":\(q(pair.certFile)),\"key\":\(q(pair.keyFile)),\"names\":["
+                + pair.names.map(q).joined(separator: ",") + "],\"not_after\":"
+                + q(CivilDate.isoDate(epochSeconds: pair.notAfter)) + "}"
+        }.joined(separator: ",")
+        json += "],\"min_version\":\(q(tls.minimumVersion.rawValue)),\"alpn\":[" + tls.alpn.map(q).joined(separator: ",") + "]}"
+        return json
+    }
+
+    private static func upstreamTLS(_ tls: UpstreamTLS) -> String {
+        var json = "{\"ca_file\":" + (tls.caFile.map(q) ?? "null") + ",\"server_name\":" + (tls.serverName.map(q) ?? "null")
+        json += ",\"verify\":\(tls.verify),\"client_certificate\":"
+        json += tls.clientCertificate.map { "{\"cert\":\(q($0.certFile)),\"key\":\(q($0.keyFile))}" } ?? "null"
+        return json + "}"
+    }
+
     private static func cluster(_ cluster: Cluster) -> String {
-        var json = "{\"servers\":["
+        var json = "{\"tls\":" + (cluster.tls.map(Self.upstreamTLS) ?? "null") + ",\"servers\":["
         json += cluster.servers.map { "{\"address\":\(q($0.address.description)),\"weight\":\($0.weight)}" }
             .joined(separator: ",")
         json += "],\"balance\":\"\(cluster.balance.rawValue)\",\"hash_on\":"

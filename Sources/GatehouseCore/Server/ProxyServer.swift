@@ -98,7 +98,10 @@ public final class ProxyServer: Sendable {
         return bound
     }
 
-    private func bind(_ listener: Listener) async throws -> SocketAddress {
+    private func bind(_ listener: Listener, snapshot: ProxySnapshot? = nil) async throws -> SocketAddress {
+        if let failure = (snapshot ?? self.snapshot).listenerTLSFailures[listener.name] {
+            throw ListenerError(listener: listener.name, address: listener.address.description, underlying: ListenerTLSError(description: failure))
+        }
         let open = ListenerConnections(max: listener.maxConnections)
         let channel: any Channel
         do {
@@ -152,9 +155,13 @@ public final class ProxyServer: Sendable {
         // One diff for the reload report and `gatehouse check --diff`; a reload that cannot bind throws it away.
         let changes = ConfigurationDiff.changes(old.configuration, configuration)
         var added: [ListenerKey] = []
+        if let (name, failure) = snapshot.listenerTLSFailures.first {
+            _ = try? await controller.stop().get()
+            throw ReloadError(description: "listener '\(name)': \(failure); the running configuration stays")
+        }
         for listener in configuration.listeners where !oldKeys.contains(ListenerKey(listener)) {
             do {
-                _ = try await self.bind(listener)
+                _ = try await self.bind(listener, snapshot: snapshot)
                 added.append(ListenerKey(listener))
             } catch {
                 for key in added { await self.closeListener(key) }
@@ -302,12 +309,29 @@ public final class ProxyServer: Sendable {
                     channel.closeFuture.whenComplete { _ in open.release() }
                     let loop = self.loopState(for: channel.eventLoop)
                     let limits = loop.snapshot.configuration.requestLimits
-                    // Cleartext HTTP/2 with prior knowledge (h2c) or HTTP/1.x, by the first bytes.
-                    try channel.pipeline.syncOperations.addHandler(
-                        ProtocolSniffer(
-                            deadline: loop.snapshot.clientLimits.header, timeouts: timeouts,
-                            http1: { try Self.configureDownstream($0, limits: limits, loop: loop, timeouts: timeouts) },
-                            http2: { try Self.configureHTTP2Downstream($0, limits: limits, loop: loop, timeouts: timeouts) }))
+                    // The generation current now decides, so connections accepted after a reload get its certificates.
+                    if let tls = loop.snapshot.listenerTLS[listenerName] {
+                        let client = channel.remoteAddress.map { "\($0.ipAddress ?? "-"):\($0.port ?? 0)" } ?? "-"
+                        try Self.configureTLSDownstream(
+                            channel, tls: tls, listener: listenerName, limits: limits, loop: loop, timeouts: timeouts
+                        ) {
+                            [self] kind in
+                            self.metrics.countTLSHandshakeFailure(listener: listenerName, reason: kind.metricReason)
+                            self.logger.info(
+                                "TLS handshake with a client failed (not a gateway error)",
+                                metadata: [
+                                    "event": "downstream_tls_failure", "listener": "\(listenerName)", "client": "\(client)",
+                                    "reason": "\(TLSClassification.clientDetails(kind))",
+                                ])
+                        }
+                    } else {
+                        // Cleartext HTTP/2 with prior knowledge (h2c) or HTTP/1.x, by the first bytes.
+                        try channel.pipeline.syncOperations.addHandler(
+                            ProtocolSniffer(
+                                deadline: loop.snapshot.clientLimits.header, timeouts: timeouts,
+                                http1: { try Self.configureDownstream($0, limits: limits, loop: loop, timeouts: timeouts) },
+                                http2: { try Self.configureHTTP2Downstream($0, limits: limits, loop: loop, timeouts: timeouts) }))
+                    }
                     self.track(channel)
                 }
             }
@@ -316,7 +340,8 @@ public final class ProxyServer: Sendable {
     /// The handlers of a downstream connection: the ``RequestLineGuard``, NIOHTTP1's server codec
     /// with the request limits, then the ``DownstreamHandler``. Shared with the tests that drive it through an `EmbeddedChannel`.
     static func configureDownstream(
-        _ channel: any Channel, limits: RequestLimits, loop: LoopState, timeouts: DownstreamTimeoutCounters? = nil
+        _ channel: any Channel, limits: RequestLimits, loop: LoopState, scheme: String = "http",
+        timeouts: DownstreamTimeoutCounters? = nil
     ) throws {
         var decoderLimits = NIOHTTPDecoderLimitConfiguration()
         decoderLimits.maxHeaderListSize = limits.maxHeaderBytes
@@ -330,7 +355,7 @@ public final class ProxyServer: Sendable {
             withPipeliningAssistance: false, withServerUpgrade: nil, withErrorHandling: false,
             withOutboundHeaderValidation: false, withEncoderConfiguration: .init(),
             withDecoderLimitConfiguration: decoderLimits)
-        try channel.pipeline.syncOperations.addHandler(DownstreamHandler(loop: loop, timeouts: timeouts))
+        try channel.pipeline.syncOperations.addHandler(DownstreamHandler(loop: loop, scheme: scheme, timeouts: timeouts))
     }
 
     /// The handlers of an HTTP/2 downstream connection (h2c with prior knowledge, or TLS with ALPN
@@ -343,7 +368,8 @@ public final class ProxyServer: Sendable {
     /// `max_header_count`. A graceful shutdown sends GOAWAY; an idle connection closes after the
     /// keep-alive timeout.
     static func configureHTTP2Downstream(
-        _ channel: any Channel, limits: RequestLimits, loop: LoopState, timeouts: DownstreamTimeoutCounters? = nil
+        _ channel: any Channel, limits: RequestLimits, loop: LoopState, scheme: String = "http",
+        timeouts: DownstreamTimeoutCounters? = nil
     ) throws {
         let sync = channel.pipeline.syncOperations
         let management = NIOHTTP2ServerConnectionManagementHandler(
@@ -366,7 +392,7 @@ public final class ProxyServer: Sendable {
                 try stream.pipeline.syncOperations.addHandlers([
                     HTTP2StreamGuard(maxHeaderCount: maxHeaderCount),
                     HTTP2FramePayloadToHTTP1ServerCodec(),
-                    DownstreamHandler(loop: boundLoop.value, isHTTP2Stream: true, timeouts: timeouts),
+                    DownstreamHandler(loop: boundLoop.value, isHTTP2Stream: true, scheme: scheme, timeouts: timeouts),
                 ])
             }
         }
@@ -402,6 +428,11 @@ public struct ListenerError: Error, CustomStringConvertible {
     public var underlying: any Error
 
     public var description: String { "cannot listen on \(self.address) (listener '\(self.listener)'): \(self.underlying)" }
+}
+
+/// A listener's TLS could not be set up.
+struct ListenerTLSError: Error, CustomStringConvertible {
+    var description: String
 }
 
 /// Asks a downstream connection to finish its current request and close (graceful shutdown).

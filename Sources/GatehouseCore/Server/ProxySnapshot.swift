@@ -27,6 +27,9 @@ public final class ProxySnapshot: Sendable {
         public var targets: [Target]
         /// Its circuit breakers, shared by all loops.
         let breaker: ClusterBreaker
+        /// TLS to its servers, compiled for this generation (nil = plain HTTP): connections opened after
+        /// a reload use the reloaded CA and client certificate.
+        let tls: UpstreamTLSContext?
     }
 
     public let configuration: GatehouseConfiguration
@@ -46,6 +49,10 @@ public final class ProxySnapshot: Sendable {
     let rateLimiters: [RateLimiter?]
     /// `configuration.clientTimeouts`, converted once for the sweep.
     let clientLimits: ClientDeadlines.Limits
+    /// TLS of the listeners that terminate it, by listener name, compiled for this generation.
+    let listenerTLS: [String: DownstreamTLSContext]
+    /// Listeners whose TLS BoringSSL refused (not expected: the files were checked at load), by name.
+    let listenerTLSFailures: [String: String]
 
     /// - Parameter previous: the configuration being replaced: a route that keeps its name and
     ///   `rate_limit` keeps its buckets, so a reload does not hand every client a full bucket.
@@ -67,13 +74,27 @@ public final class ProxySnapshot: Sendable {
             return RateLimiter(limit, routeName: route.name)
         }
         self.clientLimits = ClientDeadlines.Limits(configuration.clientTimeouts)
+        var listenerTLS: [String: DownstreamTLSContext] = [:]
+        var listenerTLSFailures: [String: String] = [:]
+        for listener in configuration.listeners {
+            guard let tls = listener.tls else { continue }
+            do {
+                listenerTLS[listener.name] = try DownstreamTLSContext(tls)
+            } catch {
+                listenerTLSFailures[listener.name] = "TLS settings refused: \(error)"
+            }
+        }
+        self.listenerTLS = listenerTLS
+        self.listenerTLSFailures = listenerTLSFailures
         self.clusters = configuration.clusters.map { cluster in
             let targets = cluster.servers.map { server in
                 Target(
                     display: server.address.description, host: server.address.host, port: server.address.port,
                     socketAddress: try? SocketAddress(ipAddress: server.address.host, port: server.address.port))
             }
-            return ClusterRuntime(cluster: cluster, targets: targets, breaker: ClusterBreaker(cluster: cluster))
+            return ClusterRuntime(
+                cluster: cluster, targets: targets, breaker: ClusterBreaker(cluster: cluster),
+                tls: cluster.tls.map { UpstreamTLSContext(settings: $0, connectTimeout: cluster.timeouts.connect) })
         }
     }
 

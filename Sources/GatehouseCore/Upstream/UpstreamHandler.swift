@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 
 /// The downstream side of an exchange, as the upstream connection sees it. Implemented by
 /// ``DownstreamHandler``; both live on the same event loop, so calls are direct.
@@ -92,6 +93,9 @@ final class UpstreamHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A TLS peer that closes without close_notify: `channelInactive` follows, and the decoder
+        // decides there whether the response was complete (a close-delimited body ends this way).
+        if let ssl = error as? NIOSSLError, case .uncleanShutdown = ssl { return }
         let exchange = self.exchange
         self.exchange = nil
         // Closed before the exchange hears of it, as on `channelInactive`: a retry it starts at once

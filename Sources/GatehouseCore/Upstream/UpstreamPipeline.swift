@@ -1,4 +1,5 @@
 import GatehouseConfig
+import GatehouseErrors
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -23,26 +24,45 @@ enum UpstreamPipeline {
 /// tests that drive the real pipelines through `EmbeddedChannel`s. Called once per new connection,
 /// never per request on a reused one.
 protocol UpstreamConnector {
-    /// Opens a connection to `endpoint` on `eventLoop`, with ``UpstreamPipeline`` installed.
+    /// Opens a connection to `endpoint` on `eventLoop`, with ``UpstreamPipeline`` installed (behind TLS
+    /// when `tls` is set: the future then completes after the handshake).
     func connect(
-        to endpoint: Endpoint, cluster: Cluster, id: Int, on eventLoop: any EventLoop
+        to endpoint: Endpoint, cluster: Cluster, tls: UpstreamTLSContext?, id: Int, on eventLoop: any EventLoop
     ) -> EventLoopFuture<any Channel>
 }
 
 /// The production connector: a `ClientBootstrap` on the downstream connection's own event loop.
+///
+/// With TLS the connection is handed over only after the handshake, so a TLS failure is a connect-phase
+/// failure like a refused connection: nothing was sent, and `retries.conditions: [connect_failure]`
+/// may try another server. The connect time in the log includes the handshake (as nginx's).
 struct SocketUpstreamConnector: UpstreamConnector {
     func connect(
-        to endpoint: Endpoint, cluster: Cluster, id: Int, on eventLoop: any EventLoop
+        to endpoint: Endpoint, cluster: Cluster, tls: UpstreamTLSContext?, id: Int, on eventLoop: any EventLoop
     ) -> EventLoopFuture<any Channel> {
         let limits = cluster.limits
+        let host = cluster.servers.indices.contains(endpoint.server) ? cluster.servers[endpoint.server].address.host : ""
+        let nextHop = endpoint.display
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(TimeAmount(cluster.timeouts.connect))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls { try tls.addHandlers(to: channel, host: host, nextHop: nextHop) }
                     try UpstreamPipeline.configure(channel, limits: limits, id: id)
                 }
             }
-        return bootstrap.connect(to: endpoint.address)
+        let connected = bootstrap.connect(to: endpoint.address)
+        guard tls != nil else { return connected }
+        return connected.flatMap { channel in
+            // The handshake cannot have finished yet: it needs the server's answer, read on a later tick.
+            guard let watcher = try? channel.pipeline.syncOperations.handler(type: UpstreamTLSHandshakeHandler.self) else {
+                return channel.eventLoop.makeFailedFuture(
+                    ProxyFailure(
+                        type: .tlsProtocolError, phase: .connect, nextHop: nextHop,
+                        details: "the connection closed before the TLS handshake"))
+            }
+            return watcher.promise.futureResult.map { channel }
+        }
     }
 }

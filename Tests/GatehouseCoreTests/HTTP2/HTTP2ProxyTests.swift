@@ -108,6 +108,31 @@ import Testing
         }
     }
 
+    /// A TLS listener offers `h2` in ALPN by default: curl (without prior knowledge) negotiates it,
+    /// and the upstream learns the client spoke HTTPS.
+    @Test(.enabled(if: curlRuns, "curl is not installed"))
+    func h2NegotiatedByALPNOnATLSListener() async throws {
+        let pki = try TestPKI.make()
+        defer { pki.remove() }
+        let files = pki.leaf(.valid)
+        let tls = ListenerTLS(certificates: [try CertificatePair.load(certFile: files.certificate, keyFile: files.key)])
+        try await withGateway([.healthy(name: "a")], configure: { $0.listeners[0].tls = tls }) { gateway in
+            let curl = try #require(ExternalTool.curl)
+            let url = "https://localhost:\(gateway.port)/headers"
+            for (flag, expected) in [("--http2", "HTTP/2 200"), ("--http1.1", "HTTP/1.1 200")] {
+                let result = try await ExternalTool.run(
+                    curl, [flag, "-sS", "--max-time", "20", "--cacert", pki.caFile,
+                           "--resolve", "localhost:\(gateway.port):127.0.0.1", "-D", "-", url])
+                #expect(result.status == 0, "curl: \(result.errors)")
+                let (head, body) = try #require(Self.split(result.output), "\(result.output)")
+                #expect(head.hasPrefix(expected), "\(head)")
+                #expect(body.lowercased().contains("[\"x-forwarded-proto\",\"https\"]"), "\(body)")
+            }
+            let log = try await gateway.accessLog(atLeast: 2)
+            #expect(log.compactMap { $0["protocol"] as? String }.sorted() == ["HTTP/1.1", "HTTP/2"])
+        }
+    }
+
     @Test(.enabled(if: curlRuns, "curl is not installed"))
     func aResponseCutAfterItsHeadEndsTheStreamWithInternalError() async throws {
         try await withGateway([.closeMidBody]) { gateway in

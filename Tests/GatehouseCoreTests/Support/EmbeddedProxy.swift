@@ -23,7 +23,7 @@ final class EmbeddedProxy {
         }
 
         func connect(
-            to endpoint: Endpoint, cluster: Cluster, id: Int, on eventLoop: any EventLoop
+            to endpoint: Endpoint, cluster: Cluster, tls: UpstreamTLSContext?, id: Int, on eventLoop: any EventLoop
         ) -> EventLoopFuture<any Channel> {
             let channel = EmbeddedChannel(loop: self.loop)
             do {

@@ -3,10 +3,12 @@ import NIOPosix
 import NIOSSL
 import Synchronization
 
-/// A TLS server on 127.0.0.1 with a given certificate, answering every request with
-/// `200 ok` and `Connection: close`. ``stop()`` closes the listener and every connection.
-final class TLSTestServer: Sendable {
-    let port: Int
+/// A TLS origin on 127.0.0.1 with a given certificate (from ``TestPKI``), answering every request with
+/// `200 ok` and `Connection: close` (or keeping the connection for the next request with `keepAlive`):
+/// the peer of the TLS tests and of `gatehouse lab`'s certificate scenarios. ``stop()`` closes the
+/// listener and every connection.
+public final class TLSOrigin: Sendable {
+    public let port: Int
     private let listener: any Channel
     private let children: ChildTracker
 
@@ -16,10 +18,24 @@ final class TLSTestServer: Sendable {
         self.children = children
     }
 
-    static func start(certificate: String, key: String) async throws -> TLSTestServer {
-        let configuration = TLSConfiguration.makeServerConfiguration(
+    /// `host:port` to put in a cluster's servers.
+    public var address: String { "127.0.0.1:\(self.port)" }
+
+    /// TCP connections accepted so far (a pooled upstream connection is one for many requests).
+    public var connectionsAccepted: Int { self.children.all.count }
+
+    /// - Parameter clientCA: when set, the origin requires a client certificate signed by this CA
+    ///   (mutual TLS); a client without one gets alert `certificate_required`.
+    public static func start(
+        certificate: String, key: String, keepAlive: Bool = false, clientCA: String? = nil
+    ) async throws -> TLSOrigin {
+        var configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) },
             privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+        if let clientCA {
+            configuration.certificateVerification = .noHostnameVerification
+            configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(clientCA))
+        }
         let context = try NIOSSLContext(configuration: configuration)
         let tracker = ChildTracker()
         let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -28,26 +44,26 @@ final class TLSTestServer: Sendable {
                 tracker.add(channel)
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers([
-                        NIOSSLServerHandler(context: context), OKResponder(),
+                        NIOSSLServerHandler(context: context), OKResponder(keepAlive: keepAlive),
                     ])
                 }
             }
             .bind(host: "127.0.0.1", port: 0).get()
         guard let port = listener.localAddress?.port else {
             try await listener.close()
-            throw TLSTestServerError()
+            throw TLSOriginError()
         }
-        return TLSTestServer(port: port, listener: listener, children: tracker)
+        return TLSOrigin(port: port, listener: listener, children: tracker)
     }
 
-    func stop() async throws {
+    public func stop() async throws {
         try await self.listener.close()
         for channel in self.children.all { try? await channel.close() }
     }
 }
 
 /// The listener has no port (cannot happen on loopback).
-struct TLSTestServerError: Error {}
+public struct TLSOriginError: Error {}
 
 /// Every accepted connection, so that stopping the server closes them too.
 private final class ChildTracker: Sendable {
@@ -60,18 +76,30 @@ private final class ChildTracker: Sendable {
     var all: [any Channel] { self.channels.withLock { $0 } }
 }
 
-/// Answers once the request head has arrived, then closes.
+/// Answers once the request head (of a body-less request) has arrived, then closes, or with
+/// `keepAlive` waits for the next request.
 private final class OKResponder: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
+    private let keepAlive: Bool
     private var received: [UInt8] = []
     private var answered = false
+
+    init(keepAlive: Bool) {
+        self.keepAlive = keepAlive
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !self.answered else { return }
         self.received += self.unwrapInboundIn(data).readableBytesView
         guard self.received.count >= 4, self.received.suffix(4) == [13, 10, 13, 10] else { return }
+        if self.keepAlive {
+            self.received = []
+            let response = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n"
+            context.writeAndFlush(self.wrapOutboundOut(ByteBuffer(string: response)), promise: nil)
+            return
+        }
         self.answered = true
         let response = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"
         context.writeAndFlush(self.wrapOutboundOut(ByteBuffer(string: response))).assumeIsolated().whenComplete { _ in
