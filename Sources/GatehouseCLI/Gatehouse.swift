@@ -24,7 +24,7 @@ struct Gatehouse: AsyncParsableCommand {
         commandName: "gatehouse",
         abstract: "A reverse proxy and load balancer with no mystery 502s.",
         version: GatehouseVersion.string,
-        subcommands: [Run.self, Check.self, Schema.self, Demo.self, Explain.self, Doctor.self, Monitor.self])
+        subcommands: [Run.self, Check.self, Schema.self, Demo.self, Explain.self, Doctor.self, Monitor.self, Lab.self])
 }
 
 /// Options every serving command shares.
