@@ -77,14 +77,14 @@ public enum LabCatalogue {
             keep-alive timeout is 400 ms. The gateway keeps idle upstream connections 30 s and does not \
             retry: orders must never be sent twice.
             """,
-        origins: [LabOrigin("app", .keepAliveRace(idleMilliseconds: 400, lazyCloseMilliseconds: 1_000))],
+        origins: [LabOrigin("app", .keepAliveRace(idleMilliseconds: 400, lazyCloseMilliseconds: 2_500))],
         cluster: LabCluster(
             servers: [.origin("app")],
             settings: [
                 LabSetting("pool.idle_timeout", "30s"), LabSetting("retries.attempts", "1"),
                 LabSetting("retries.buffer_body", "0"),
             ]),
-        request: LabRequest("POST", "/orders", body: "item=42&quantity=1", quietMilliseconds: 600),
+        request: LabRequest("POST", "/orders", body: "item=42&quantity=1", quietMilliseconds: 800),
         edits: [
             LabEdit("pool.idle_timeout: 30s → 300ms", [.set("pool.idle_timeout", "300ms")], .fixes),
             LabEdit("retries.attempts: 1 → 3", [.set("retries.attempts", "3")], .noEffect),

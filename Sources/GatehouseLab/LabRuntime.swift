@@ -274,7 +274,7 @@ public actor LabRuntime {
         let target = self.cluster.servers.first.map(self.address) ?? ""
         let races = self.scenario.origins.contains { if case .keepAliveRace = $0.behavior { return true } else { return false } }
         // Holding an idle connection to see when the upstream closes it takes time: only where it matters.
-        let keepAlive = races ? "2s" : "0"
+        let keepAlive = races ? "4s" : "0"
         var command = "$ gatehouse doctor \(target) -c \(self.configPath) --cluster shop --timeout 3s --no-local"
         command += " --keepalive-max \(keepAlive)\n"
         let arguments = DoctorArguments(

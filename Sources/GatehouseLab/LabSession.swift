@@ -21,6 +21,8 @@ public actor LabSession {
     public private(set) var steps: [Step] = []
     /// The opening: the story and the symptom (a real request).
     public private(set) var opening = ""
+    /// Whether the opening request succeeded (never, in a scenario worth playing).
+    public private(set) var symptomSucceeded = false
 
     public static func start(_ scenario: LabScenario) async throws -> LabSession {
         let runtime = try await LabRuntime.start(scenario)
@@ -38,6 +40,7 @@ public actor LabSession {
         let scenario = self.game.scenario
         let story = await self.runtime.resolve(scenario.story)
         let symptom = await self.runtime.requestTranscript()
+        self.symptomSucceeded = symptom.succeeded
         let base = await self.runtime.gatewayBase
         var text = "=== gatehouse lab: \(scenario.title) ===\n"
         text += LabText.wrap(story, width: 78).joined(separator: "\n") + "\n\n"
