@@ -40,7 +40,10 @@ public struct LabHTTPResponse: Sendable, Hashable {
     public func rendered(bodyLines: Int = 6) -> String {
         guard error == nil || status != nil else { return "curl: \(self.error ?? "no response")" }
         var lines = [self.statusLine]
-        lines += self.headers.map { "\($0.name): \($0.value)" }
+        for header in self.headers {
+            let value = header.value.count > 120 ? String(header.value.prefix(60)) + "… (\(header.value.utf8.count) bytes)" : header.value
+            lines.append("\(header.name): \(value)")
+        }
         lines.append("")
         var text = self.bodyText.split(separator: "\n", omittingEmptySubsequences: false)
         if text.last?.isEmpty == true { text.removeLast() }
