@@ -78,4 +78,16 @@ wait_for "^lab-exit=[0-9]" 60 -E
 screen | grep -qF "lab-exit=1" || { screen | tail -20; echo "Ctrl-C did not end the game with exit 1"; exit 1; }
 screen | grep -qF "*** Game over" || { screen | tail -20; echo "Ctrl-C did not show the end screen"; exit 1; }
 screen | grep -qE "^echo $" || { screen | tail -5; echo "the terminal was left in raw mode after Ctrl-C"; exit 1; }
+# The scripted mode, output to a file (not a terminal): a win exits 0, a losing script exits 1,
+# and neither writes an escape code.
+"$bin" lab upstream-down --moves 1,5,9 >"$work/won.txt" 2>&1 || { cat "$work/won.txt"; echo "the scripted win did not exit 0"; exit 1; }
+grep -qF "*** Congratulations! You fixed it. ***" "$work/won.txt" || { cat "$work/won.txt"; echo "no win in the scripted transcript"; exit 1; }
+set +e
+"$bin" lab upstream-down --moves 6.1,9,0 >"$work/lost.txt" 2>&1
+lost=$?
+set -e
+[ "$lost" -eq 1 ] || { cat "$work/lost.txt"; echo "a losing script exited $lost, not 1"; exit 1; }
+grep -qF "*** Game over" "$work/lost.txt" || { cat "$work/lost.txt"; echo "no game-over screen"; exit 1; }
+if grep -q $'\x1b' "$work/won.txt" "$work/lost.txt"; then echo "escape codes written to a file"; exit 1; fi
+
 echo "lab-tmux-smoke: keepalive-race won through tmux send-keys; transcript in artifacts/lab-transcript.txt"

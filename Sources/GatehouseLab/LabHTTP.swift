@@ -3,7 +3,7 @@ import NIOHTTP1
 import NIOPosix
 
 /// What came back for one request, as `curl -i` would show it.
-public struct LabHTTPResponse: Sendable, Hashable {
+public struct LabHTTPResponse: Sendable {
     public var status: Int?
     public var statusLine: String
     public var headers: [(name: String, value: String)]
@@ -24,17 +24,6 @@ public struct LabHTTPResponse: Sendable, Hashable {
     }
 
     public var bodyText: String { String(decoding: self.body, as: UTF8.self) }
-
-    public static func == (left: Self, right: Self) -> Bool {
-        left.status == right.status && left.statusLine == right.statusLine && left.body == right.body
-            && left.missingBytes == right.missingBytes && left.error == right.error
-            && left.headers.map { "\($0.name): \($0.value)" } == right.headers.map { "\($0.name): \($0.value)" }
-    }
-
-    public func hash(into hasher: inout Hasher) {
-        hasher.combine(self.status)
-        hasher.combine(self.body)
-    }
 
     /// The `curl -i` view: status line, headers, the start of the body, curl's complaint if any.
     public func rendered(bodyLines: Int = 6) -> String {

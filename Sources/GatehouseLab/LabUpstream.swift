@@ -16,7 +16,7 @@ final class LabUpstream: Sendable {
     private let counted = Synchronization.Atomic<Int>(0)
 
     enum Running: Sendable {
-        case origin(LoopbackOrigin, base: Int)
+        case origin(LoopbackOrigin)
         case race(RaceApp)
     }
 
@@ -31,7 +31,7 @@ final class LabUpstream: Sendable {
         let running = try await Self.launch(behavior, port: port, group: group)
         let bound: Int
         switch running {
-        case .origin(let origin, _): bound = origin.port
+        case .origin(let origin): bound = origin.port
         case .race(let app): bound = app.port
         }
         return LabUpstream(name: name, port: bound, running: running, group: group)
@@ -49,7 +49,7 @@ final class LabUpstream: Sendable {
         case .keepAliveRace(let idle, let lazy):
             return .race(try await RaceApp.start(port: port, idle: .milliseconds(Int64(idle)), lazyClose: .milliseconds(Int64(lazy)), group: group))
         }
-        return .origin(try await LoopbackOrigin.start(origin, port: port, group: group), base: 0)
+        return .origin(try await LoopbackOrigin.start(origin, port: port, group: group))
     }
 
     /// `127.0.0.1:PORT`.
@@ -59,7 +59,7 @@ final class LabUpstream: Sendable {
     var requestsReceived: Int {
         let current: Int
         switch self.running.withLockedValue({ $0 }) {
-        case .origin(let origin, let base): current = base + origin.requestsServed
+        case .origin(let origin): current = origin.requestsServed
         case .race(let app): current = app.requestsReceived
         case nil: current = 0
         }
@@ -81,8 +81,8 @@ final class LabUpstream: Sendable {
             return value
         }
         switch old {
-        case .origin(let origin, let base):
-            self.counted.add(base + origin.requestsServed, ordering: .relaxed)
+        case .origin(let origin):
+            self.counted.add(origin.requestsServed, ordering: .relaxed)
             try await origin.stop()
         case .race(let app):
             self.counted.add(app.requestsReceived, ordering: .relaxed)
