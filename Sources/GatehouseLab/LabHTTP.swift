@@ -179,3 +179,6 @@ private final class CollectHandler: ChannelInboundHandler {
         self.finish()
     }
 }
+
+@available(*, unavailable)
+extension CollectHandler: Sendable {}

@@ -205,3 +205,6 @@ private final class RaceAppHandler: ChannelInboundHandler {
         context.fireChannelInactive()
     }
 }
+
+@available(*, unavailable)
+extension RaceAppHandler: Sendable {}
