@@ -72,7 +72,9 @@ struct Lab: AsyncParsableCommand {
             printError("gatehouse lab: cannot start the scenario: \(error)")
             throw ExitCode(1)
         }
-        writeOutput(style.bold(await session.opening) + "\n")
+        let opening = await session.opening
+        let title = opening.prefix { $0 != "\n" }
+        writeOutput(style.bold(String(title)) + opening.dropFirst(title.count) + "\n")
         let won: Bool
         if let scripted {
             won = await Self.playScripted(session, scripted, style: style)

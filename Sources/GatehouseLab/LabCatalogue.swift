@@ -240,7 +240,7 @@ public enum LabCatalogue {
             LabEdit("timeouts.response_header: 30s → 120s", [.set("timeouts.response_header", "120s")], .noEffect),
         ],
         restart: .worse,
-        restartNote: "The app restarts in the middle of the rush: every request in flight is cut off.",
+        restartNote: "The app restarted in the middle of the rush: the requests in flight were cut off, and the limit is still 4.",
         providerReply: "We see a big spike from many residential addresses following your sale link: real customers, not an attack, so our DDoS protection does not block them. Your origin has spare capacity.",
         optimalPath: [.readErrorLog, .edit(0), .retryRequest],
         realWorldFix: """

@@ -176,6 +176,33 @@ extension LabRuntime {
 
     /// Restarts the upstream process(es) of the app on the same port(s).
     public func restartUpstream() async -> String {
+        // In a spike the restart happens with visitors' requests in flight: they are cut off.
+        let visitors = self.scenario.request.concurrentVisitors
+        guard visitors > 0, let app = self.upstreams.first else { return await self.restartProcesses() }
+        let port = self.listenPort
+        let group = self.group
+        let before = app.requestsReceived
+        let limit = self.cluster.value("limits.max_requests").flatMap(Int.init) ?? visitors
+        let admitted = min(visitors, limit == 0 ? visitors : limit)
+        var restarted = ""
+        let statuses = await withTaskGroup(of: Int?.self) { tasks in
+            for visitor in 0..<visitors {
+                tasks.addTask { await LabHTTP.send(port: port, path: "/?visitor=\(visitor)", group: group).status }
+            }
+            for _ in 0..<500 where app.requestsReceived - before < admitted {
+                try? await Task.sleep(for: .milliseconds(10))
+            }
+            restarted = await self.restartProcesses()
+            var statuses: [Int?] = []
+            for await status in tasks { statuses.append(status) }
+            return statuses
+        }
+        let counted = Dictionary(grouping: statuses.map { $0.map(String.init) ?? "no answer" }, by: { $0 })
+        let summary = counted.keys.sorted().map { "\($0) ×\(counted[$0]?.count ?? 0)" }.joined(separator: ", ")
+        return restarted + "\nThe \(visitors) visitors' requests in flight during the restart got: \(summary)"
+    }
+
+    private func restartProcesses() async -> String {
         var lines: [String] = []
         for origin in self.scenario.origins where origin.restartable {
             guard let upstream = self.upstream(origin.name) else { continue }

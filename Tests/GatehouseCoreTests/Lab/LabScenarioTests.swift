@@ -97,4 +97,15 @@ struct LabScenarioTests {
             #expect(await session.play(.retryRequest).output.contains("HTTP/1.1 503"))
         }
     }
+
+    @Test("traffic-spike: restarting the upstream in the rush cuts off the requests in flight")
+    func restartInTheRush() async throws {
+        try await Self.withSession("traffic-spike") { session in
+            let restart = await session.play(.restartUpstream)
+            #expect(restart.output.contains("visitors' requests in flight during the restart got: "), "\(restart.output)")
+            #expect(restart.output.contains("502"), "\(restart.output)")
+            #expect(restart.minutes == LabMove.restartUpstream.minutes + LabGame.worsePenalty)
+            #expect(await session.play(.retryRequest).output.contains("error=connection_limit_reached"))
+        }
+    }
 }
