@@ -122,11 +122,23 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings),
+        // `gatehouse lab`: the troubleshooting maze, every scenario a real gateway and real upstreams.
+        .target(
+            name: "GatehouseLab",
+            dependencies: [
+                "GatehouseCore", "GatehouseConfig", "GatehouseErrors", "GatehouseDoctor", "GatehouseOrigins",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
         .executableTarget(
             name: "GatehouseCLI",
             dependencies: [
                 "GatehouseCore", "GatehouseConfig", "GatehouseErrors", "GatehouseOrigins", "GatehouseExplain",
-                "GatehouseDoctor", "GatehouseMonitor", "GatehouseTracing", "GatehouseIncidents",
+                "GatehouseDoctor", "GatehouseMonitor", "GatehouseTracing", "GatehouseIncidents", "GatehouseLab",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -142,6 +154,7 @@ let package = Package(
             name: "GatehouseCoreTests",
             dependencies: [
                 "GatehouseCore", "GatehouseConfig", "GatehouseOrigins", "GatehouseTracing", "GatehouseIncidents",
+                "GatehouseLab",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

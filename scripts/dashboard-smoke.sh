@@ -6,7 +6,9 @@
 #       a non-zero error count by Proxy-Status type for the flaky one;
 #   (b) nothing on the browser console (the page logs nothing: any console line is an uncaught
 #       error, a CSP refusal or a failed load);
-#   (c) a screenshot, saved to artifacts/dashboard.png in the repository.
+#   (c) a screenshot, saved to artifacts/dashboard.png in the repository;
+#   (d) the Lab tab: the scenarios listed, one played to its win in the page (#lab:ID:MOVES), a
+#       screenshot of another in artifacts/lab.png.
 # Everything started is stopped. Usage: dashboard-smoke.sh PATH_TO_GATEHOUSE
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -106,4 +108,52 @@ chrome --virtual-time-budget=10000 --window-size=1280,1400 --screenshot="$PWD/ar
     >"$work/shot.log" 2>&1 || { tail -20 "$work/shot.log"; echo "chromium --screenshot failed"; exit 1; }
 [ -s artifacts/dashboard.png ] || { echo "no screenshot written"; exit 1; }
 echo "screenshot: $PWD/artifacts/dashboard.png"
+
+# The Lab tab: the fragment starts dns-gone and plays its optimal moves (1, 6.1, 9) through the admin
+# API, each for real (a gateway and an upstream of its own on loopback); the page must list every
+# scenario, end in data-state=won with the end screen, and log nothing on the console.
+lab_url="${url}#lab:dns-gone:1,6.1,9"
+chrome --enable-logging=stderr --v=0 --virtual-time-budget=30000 --window-size=1280,1000 --dump-dom "$lab_url" \
+    >"$work/lab.html" 2>"$work/lab-browser.log" || { tail -20 "$work/lab-browser.log"; echo "chromium --dump-dom of the Lab tab failed"; exit 1; }
+python3 - "$work/lab.html" "$("$bin" lab --list | tail -n +2 | wc -l)" <<'PYEOF'
+import html.parser, sys
+path, expected = sys.argv[1], int(sys.argv[2])
+class Page(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.lab = None
+        self.scenarios = []
+        self.in_end = False
+        self.end = ""
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if attrs.get("id") == "lab":
+            self.lab = attrs
+        if tag == "li" and "data-scenario" in attrs:
+            self.scenarios.append(attrs["data-scenario"])
+        self.in_end = attrs.get("id") == "lab-end"
+    def handle_endtag(self, tag):
+        if tag == "pre":
+            self.in_end = False
+    def handle_data(self, data):
+        if self.in_end:
+            self.end += data
+page = Page()
+page.feed(open(path, encoding="utf-8").read())
+assert page.lab is not None, "no #lab on the page"
+assert "hidden" not in page.lab, "the Lab tab is not shown for #lab"
+assert len(page.scenarios) == expected, f"the Lab tab lists {page.scenarios}, gatehouse lab --list has {expected}"
+assert page.lab.get("data-state") == "won", f"#lab data-state is {page.lab.get('data-state')!r}, not 'won'"
+assert "Congratulations" in page.end and "The real-world fix:" in page.end, f"no end screen: {page.end[:200]!r}"
+print(f"lab tab ok: {len(page.scenarios)} scenarios, dns-gone played 1,6.1,9 and won in the browser")
+PYEOF
+if grep -E ':CONSOLE[:(]' "$work/lab-browser.log" >"$work/lab-console.log"; then
+    cat "$work/lab-console.log"
+    echo "the Lab tab wrote to the browser console"
+    exit 1
+fi
+chrome --virtual-time-budget=30000 --window-size=1280,2400 --screenshot="$PWD/artifacts/lab.png" "${url}#lab:header-too-large:1,6.1,9" \
+    >"$work/lab-shot.log" 2>&1 || { tail -20 "$work/lab-shot.log"; echo "chromium --screenshot of the Lab tab failed"; exit 1; }
+[ -s artifacts/lab.png ] || { echo "no Lab screenshot written"; exit 1; }
+echo "Lab screenshot: $PWD/artifacts/lab.png"
 echo "dashboard smoke ok in $(( $(date +%s) - started )) s"

@@ -1,6 +1,7 @@
 import ArgumentParser
 import GatehouseConfig
 import GatehouseCore
+import GatehouseLab
 import GatehouseOrigins
 import NIOCore
 import NIOPosix
@@ -47,7 +48,9 @@ struct Demo: AsyncParsableCommand {
         let configuration = Self.configuration(
             listen: listen, admin: admin, accessLog: self.accessLog,
             servers: [app1.address, app2.address, flaky.address])
-        let gateway = try await GatewayProcess.start(configuration: configuration, group: group, logger: logger)
+        // The dashboard's Lab tab: each game runs its own gateway and upstreams, apart from the demo's.
+        let lab = LabDashboardProvider()
+        let gateway = try await GatewayProcess.start(configuration: configuration, group: group, logger: logger, lab: lab)
         guard let base = gateway.listenerAddresses.first?.displayHostPort else { throw ExitCode(1) }
         let adminBase = gateway.adminAddress?.displayHostPort ?? admin.description
         writeOutput(
@@ -58,6 +61,7 @@ struct Demo: AsyncParsableCommand {
               flaky  \(flaky.address)  every \(self.flakyPeriod)s: refuses connections, then hangs, then sends a malformed status line
 
             Dashboard: http://\(adminBase)/   (live charts, every server's state, the latest errors with their cause and fix)
+            Lab:       http://\(adminBase)/#lab   (the troubleshooting maze with real tools; also: gatehouse lab --list)
 
             Try:
               curl -i http://\(base)/stable/                   always 200 (cluster 'stable': app-1, app-2)
@@ -73,6 +77,7 @@ struct Demo: AsyncParsableCommand {
 
             """)
         await gateway.runUntilSignalled(drainTimeout: self.serve.drainTimeout)
+        await lab.shutdown()
     }
 
     static func configuration(listen: HostPort, admin: HostPort, accessLog: String, servers: [String])

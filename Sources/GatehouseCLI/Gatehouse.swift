@@ -24,7 +24,7 @@ struct Gatehouse: AsyncParsableCommand {
         commandName: "gatehouse",
         abstract: "A reverse proxy and load balancer with no mystery 502s.",
         version: GatehouseVersion.string,
-        subcommands: [Run.self, Check.self, Schema.self, Demo.self, Explain.self, Doctor.self, Monitor.self])
+        subcommands: [Run.self, Check.self, Schema.self, Demo.self, Explain.self, Doctor.self, Monitor.self, Lab.self])
 }
 
 /// Options every serving command shares.
@@ -213,7 +213,8 @@ struct GatewayProcess {
     let logger: Logger
 
     static func start(
-        configuration: GatehouseConfiguration, group: any EventLoopGroup, logger: Logger, configPath: String? = nil
+        configuration: GatehouseConfiguration, group: any EventLoopGroup, logger: Logger, configPath: String? = nil,
+        lab: (any AdminLabProvider)? = nil
     ) async throws -> GatewayProcess {
         let accessLog: AccessLogSink
         do {
@@ -261,7 +262,7 @@ struct GatewayProcess {
             if let path = configPath {
                 reload = { await Self.reload(proxy: proxy, path: path, logger: logger) }
             }
-            let server = AdminServer(proxy: proxy, group: group, reload: reload)
+            let server = AdminServer(proxy: proxy, group: group, reload: reload, lab: lab)
             do {
                 adminAddress = try await server.start(host: adminConfiguration.address.host, port: adminConfiguration.address.port)
             } catch {

@@ -9,6 +9,7 @@ extension Dashboard {
           font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; font-size: 15px; line-height: 1.4;
         }
         * { box-sizing: border-box; }
+        [hidden] { display: none !important; }
         body { margin: 0; background: var(--bg); color: var(--text); }
         h1 { font-size: 1.3rem; margin: 0; }
         h2 { font-size: 1.1rem; margin: 0 0 .5rem; }
@@ -57,6 +58,17 @@ extension Dashboard {
         dl.facts dt { color: var(--muted); }
         dl.facts dd { margin: 0; }
         #login-form { display: grid; gap: .5rem; }
+        .tabs { display: flex; gap: .75rem; }
+        .tabs a { color: var(--info); padding: .1rem .2rem; }
+        .tabs a[aria-current="page"] { color: var(--text); font-weight: 600; text-decoration: none; border-bottom: 2px solid var(--text); }
+        .lab-scenarios { list-style: none; padding: 0; margin: .5rem 0; display: grid; gap: .4rem;
+          grid-template-columns: repeat(auto-fit, minmax(min(100%, 22rem), 1fr)); }
+        .lab-out { background: #1a1d21; color: #f1f3f5; padding: .6rem; border-radius: 4px; overflow-x: auto;
+          white-space: pre-wrap; word-break: break-word; font-size: .85rem; margin: .4rem 0; }
+        .lab-step h3 { margin-top: .8rem; }
+        .lab-verdict { font-weight: 600; margin: .2rem 0 .6rem; }
+        .lab-moves { display: flex; flex-wrap: wrap; gap: .4rem; margin: .6rem 0; }
+        .lab-moves h3 { flex-basis: 100%; }
         input { font: inherit; padding: .35rem; border: 1px solid #6b7480; border-radius: 4px; }
         @media (max-width: 40rem) {
           :root { font-size: 14px; }

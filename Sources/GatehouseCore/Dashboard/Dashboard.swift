@@ -18,6 +18,7 @@ enum Dashboard {
         case []: Asset(body: Self.page, contentType: "text/html; charset=utf-8")
         case ["dashboard.js"]: Asset(body: Self.script, contentType: "text/javascript; charset=utf-8")
         case ["dashboard.css"]: Asset(body: Self.style, contentType: "text/css; charset=utf-8")
+        case ["lab.js"]: Asset(body: Self.labScript, contentType: "text/javascript; charset=utf-8")
         default: nil
         }
     }
@@ -37,14 +38,16 @@ enum Dashboard {
         <link rel="icon" href="data:,">
         <link rel="stylesheet" href="dashboard.css">
         <script src="dashboard.js" defer></script>
+        <script src="lab.js" defer></script>
         </head>
         <body data-state="loading">
         <header class="top">
           <h1>Gatehouse</h1>
+          <nav class="tabs" aria-label="Views"><a href="#" id="tab-overview" aria-current="page">Overview</a><a href="#lab" id="tab-lab">Lab</a></nav>
           <p id="status" role="status" aria-live="polite">loading…</p>
           <button type="button" id="pause" aria-pressed="false">Pause</button>
         </header>
-        <main>
+        <main id="overview">
           <section aria-labelledby="incidents-title">
             <h2 id="incidents-title">Open incidents</h2>
             <div id="incidents"><p class="muted">none</p></div>
@@ -61,6 +64,22 @@ enum Dashboard {
                 <tbody></tbody>
               </table>
             </div>
+          </section>
+        </main>
+        <main id="lab" hidden data-state="idle">
+          <section aria-labelledby="lab-title">
+            <h2 id="lab-title">Lab: the troubleshooting maze, with real tools</h2>
+            <p class="muted">Each scenario starts a real gateway with one fault planted, in front of real upstreams on loopback.
+              Find the cause with the real tools and fix it; wrong moves cost time. The same game as <code>gatehouse lab</code>.</p>
+            <ul id="lab-scenarios" class="lab-scenarios"></ul>
+            <p id="lab-status" class="muted" role="status" aria-live="polite"></p>
+          </section>
+          <section id="lab-game" hidden aria-labelledby="lab-game-title">
+            <h2 id="lab-game-title">Game</h2>
+            <pre id="lab-opening" class="lab-out"></pre>
+            <div id="lab-steps"></div>
+            <div id="lab-moves" class="lab-moves"></div>
+            <pre id="lab-end" class="lab-out" hidden></pre>
           </section>
         </main>
         <dialog id="detail" aria-labelledby="detail-title">

@@ -22,24 +22,31 @@ public final class AdminServer: Sendable {
     private let channel = NIOLockedValueBox<(any Channel)?>(nil)
     /// `POST /admin/reload`: re-reads the configuration file (nil: this gateway has no file).
     private let reload: (@Sendable () async -> AdminAnswer)?
+    /// `/admin/lab`: the dashboard's Lab tab (nil: this gateway has no lab, e.g. `gatehouse run`).
+    private let lab: (any AdminLabProvider)?
 
-    public init(proxy: ProxyServer, group: any EventLoopGroup, reload: (@Sendable () async -> AdminAnswer)? = nil) {
+    public init(
+        proxy: ProxyServer, group: any EventLoopGroup, reload: (@Sendable () async -> AdminAnswer)? = nil,
+        lab: (any AdminLabProvider)? = nil
+    ) {
         self.proxy = proxy
         self.group = group
         self.reload = reload
+        self.lab = lab
     }
 
     /// Reads the token file (if configured), binds the admin address and returns the bound address.
     public func start(host: String, port: Int) async throws -> SocketAddress? {
         let proxy = self.proxy
         let reload = self.reload
+        let lab = self.lab
         let token = try self.proxy.snapshot.configuration.admin?.tokenFile.map(Self.readToken)
         let channel = try await ServerBootstrap(group: self.group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(AdminHandler(proxy: proxy, token: token, reload: reload))
+                    try channel.pipeline.syncOperations.addHandler(AdminHandler(proxy: proxy, token: token, reload: reload, lab: lab))
                 }
             }
             .bind(host: host, port: port).get()
@@ -130,12 +137,14 @@ private final class AdminHandler: ChannelInboundHandler {
     private let proxy: ProxyServer
     private let token: String?
     private let reload: (@Sendable () async -> AdminAnswer)?
+    private let lab: (any AdminLabProvider)?
     private var head: HTTPRequestHead?
 
-    init(proxy: ProxyServer, token: String?, reload: (@Sendable () async -> AdminAnswer)?) {
+    init(proxy: ProxyServer, token: String?, reload: (@Sendable () async -> AdminAnswer)?, lab: (any AdminLabProvider)?) {
         self.proxy = proxy
         self.token = token
         self.reload = reload
+        self.lab = lab
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -225,6 +234,16 @@ private final class AdminHandler: ChannelInboundHandler {
             promise.completeWithTask { await reload() }
             return promise.futureResult
         }
+        if segments.count >= 2, segments[0] == "admin", segments[1] == "lab" {
+            guard let lab = self.lab else {
+                return answer(404, UpstreamController.errorJSON("this gateway has no lab: the Lab tab works in `gatehouse demo`"))
+            }
+            let promise = eventLoop.makePromise(of: AdminAnswer.self)
+            let rest = Array(segments.dropFirst(2))
+            let name = method.rawValue
+            promise.completeWithTask { await lab.handle(method: name, rest: rest) }
+            return promise.futureResult
+        }
         if segments.count == 5, segments[0] == "admin", segments[1] == "upstreams",
             segments[4] == "drain" || segments[4] == "enable"
         {
@@ -234,7 +253,7 @@ private final class AdminHandler: ChannelInboundHandler {
         return answer(
             404,
             UpstreamController.errorJSON(
-                "not found: try / (the dashboard), /healthz, /readyz, /stats, /metrics, /admin/upstreams, /admin/cache, /admin/errors, /admin/incidents, /admin/timeline, /admin/config, POST /admin/reload, POST /admin/upstreams/CLUSTER/SERVER/drain|enable"))
+                "not found: try / (the dashboard), /healthz, /readyz, /stats, /metrics, /admin/upstreams, /admin/cache, /admin/errors, /admin/incidents, /admin/timeline, /admin/config, /admin/lab, POST /admin/reload, POST /admin/upstreams/CLUSTER/SERVER/drain|enable"))
     }
 
     /// `GET /admin/errors?cluster=&type=&server=&limit=`: the error history, newest first.
