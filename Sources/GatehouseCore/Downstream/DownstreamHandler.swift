@@ -351,11 +351,6 @@ final class DownstreamHandler: ChannelDuplexHandler {
                 self.context?.flush()
                 // On HTTP/2 the cut is RST_STREAM INTERNAL_ERROR (a plain close would say CANCEL).
                 if self.isHTTP2Stream, exchange.responseEndedByFailure {
-                    // The connection's HTTP/2 handler drops a reset stream's frames it still
-                    // holds for the connection's next flush: the head and the partial body go to
-                    // the socket first, or the client would see a reset and no status (this
-                    // happens when the upstream's head, partial body and close come in one read).
-                    self.context?.channel.parent?.flush()
                     self.context?.triggerUserOutboundEvent(ResetStream(code: .internalError), promise: nil)
                 }
                 self.context?.close(promise: nil)

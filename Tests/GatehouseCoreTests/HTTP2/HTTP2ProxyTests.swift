@@ -133,19 +133,28 @@ import Testing
         }
     }
 
-    @Test(.enabled(if: curlRuns, "curl is not installed"))
+    /// The frames as nghttp saw them: HEADERS with the status, then RST_STREAM INTERNAL_ERROR. (curl
+    /// 7.88 is no judge here: when both frames come in one read it reports the reset and drops the
+    /// status it had already received.)
+    @Test(.enabled(if: nghttpRuns, "nghttp is not installed"))
     func aResponseCutAfterItsHeadEndsTheStreamWithInternalError() async throws {
         try await withGateway([.closeMidBody]) { gateway in
-            let result = try await Self.curl(["-v", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(gateway.port)/"])
-            // curl: "HTTP/2 stream 1 was not closed cleanly: INTERNAL_ERROR (err 2)".
-            #expect(result.status != 0)
-            #expect(result.errors.contains("INTERNAL_ERROR"), "\(result.errors)")
-            #expect(result.output == "200", "\(result.errors)")
+            let nghttp = try #require(ExternalTool.nghttp)
+            let result = try await ExternalTool.run(nghttp, ["-v", "-n", "http://127.0.0.1:\(gateway.port)/"])
+            let lines = result.output.split(separator: "\n").map(String.init)
+            // (nghttp numbers its request stream after its priority streams.)
+            let status = lines.firstIndex { $0.contains("recv (stream_id=") && $0.contains(") :status: 200") }
+            let reset = lines.firstIndex { $0.contains("recv RST_STREAM frame") }
+            #expect(status != nil, "\(result.output)")
+            #expect(reset != nil, "\(result.output)")
+            if let status, let reset {
+                #expect(status < reset)
+                #expect(lines[reset...].prefix(3).contains { $0.contains("INTERNAL_ERROR") }, "\(result.output)")
+            }
             let log = try await gateway.accessLog(atLeast: 1)
             #expect(log.first?["protocol"] as? String == "HTTP/2")
             // The record keeps the classification although the client saw only a reset.
             #expect(log.first?["proxy_status"] as? String == "http_response_incomplete", "\(log)")
-            if result.output != "200" { Issue.record("log: \(log)") }
         }
     }
 
