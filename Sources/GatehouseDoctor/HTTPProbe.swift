@@ -78,8 +78,10 @@ enum HTTPProbe {
                     HTTPProbeHandler(settings: settings, recorder: recorder, promise: promise),
                 ])
             } catch {
+                // The upstream may have closed the connection since the TCP step (an idle timeout):
+                // classified as the data path would, not as a bug of the probe.
                 promise.succeed(
-                    HTTPProbeResult(failure: ProxyFailure(type: .proxyInternalError, phase: .sendRequest, details: "\(error)")))
+                    HTTPProbeResult(failure: ProxyFailure.classify(error, phase: .sendRequest, nextHop: target.hostPort)))
             }
             return promise.futureResult
         }
@@ -87,7 +89,7 @@ enum HTTPProbe {
         do {
             result = try await future.get()
         } catch {
-            result = HTTPProbeResult(failure: ProxyFailure(type: .proxyInternalError, phase: .sendRequest, details: "\(error)"))
+            result = HTTPProbeResult(failure: ProxyFailure.classify(error, phase: .sendRequest, nextHop: target.hostPort))
         }
         try? await channel.close()
         return result

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A small PKI made with the `openssl` command (Debian's `openssl` package) in a temporary directory,
 /// for the tests and for `gatehouse lab` scenarios that need real broken certificates: a CA, leaves it
@@ -67,6 +68,29 @@ public struct TestPKI: Sendable {
     public func remove() {
         try? FileManager.default.removeItem(atPath: self.directory)
     }
+
+    /// One PKI for the whole process, made on first use on a Dispatch thread and removed when the
+    /// process exits. `make()` blocks its thread for about a second of `openssl` runs: called from
+    /// many tests on Swift concurrency's cooperative threads (two on a 2-core machine) it stalled
+    /// every other test for that long, and their timeouts fired. Do not `remove()` it.
+    public static func shared() async throws -> TestPKI {
+        try await Self.sharedPKI.value
+    }
+
+    private static let sharedPKI = Task<TestPKI, any Error> {
+        let pki = try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try TestPKI.make() }) }
+        }
+        Self.sharedDirectory.withLock { $0 = pki.directory }
+        atexit {
+            if let directory = TestPKI.sharedDirectory.withLock({ $0 }) {
+                try? FileManager.default.removeItem(atPath: directory)
+            }
+        }
+        return pki
+    }
+
+    private static let sharedDirectory = Mutex<String?>(nil)
 
     private func path(_ name: String) -> String { self.directory + "/" + name }
 

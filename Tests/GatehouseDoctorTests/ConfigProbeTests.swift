@@ -43,8 +43,7 @@ struct ConfigProbeTests {
 
     @Test("a TLS cluster is probed over https with its ca_file: valid → reachable, expired → tls_certificate_error")
     func tlsCluster() async throws {
-        let pki = try TestPKI.make()
-        defer { pki.remove() }
+        let pki = try await TestPKI.shared()
         for (leaf, reachable) in [(TestPKI.Leaf.valid, true), (.expired, false)] {
             let origin = try await TLSOrigin.start(certificate: pki.leaf(leaf).certificate, key: pki.leaf(leaf).key)
             let result = try await Self.probe(port: origin.port, cluster: "tls: {ca_file: \(pki.caFile)}")

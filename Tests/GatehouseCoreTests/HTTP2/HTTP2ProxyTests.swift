@@ -112,8 +112,7 @@ import Testing
     /// and the upstream learns the client spoke HTTPS.
     @Test(.enabled(if: curlRuns, "curl is not installed"))
     func h2NegotiatedByALPNOnATLSListener() async throws {
-        let pki = try TestPKI.make()
-        defer { pki.remove() }
+        let pki = try await TestPKI.shared()
         let files = pki.leaf(.valid)
         let tls = ListenerTLS(certificates: [try CertificatePair.load(certFile: files.certificate, keyFile: files.key)])
         try await withGateway([.healthy(name: "a")], configure: { $0.listeners[0].tls = tls }) { gateway in
@@ -177,17 +176,19 @@ import Testing
         }
     }
 
-    /// The figure the issue asks for: h2load's throughput through the gateway (printed, not asserted).
+    /// Many streams over a few connections with h2load. The throughput it prints is a debug build's
+    /// beside the other tests: the figure to quote comes from `bench/h2load.sh` (release build). Kept
+    /// small: a long run here would starve the parallel tests of the machine's two cores.
     @Test(.enabled(if: h2loadRuns, "h2load is not installed (Debian nghttp2-client)"))
     func h2loadThroughput() async throws {
         let h2load = try #require(ExternalTool.h2load, "h2load is not installed (Debian nghttp2-client)")
         try await withGateway([.healthy(name: "a")], threads: 2) { gateway in
-            let arguments = ["-n", "20000", "-c", "4", "-m", "10", "http://127.0.0.1:\(gateway.port)/"]
+            let arguments = ["-n", "2000", "-c", "4", "-m", "10", "http://127.0.0.1:\(gateway.port)/"]
             let result = try await ExternalTool.run(h2load, arguments, timeout: .seconds(120))
             #expect(result.status == 0, "h2load: \(result.output) \(result.errors)")
             let summary = H2LoadSummary(result.output)
-            #expect(summary.succeeded == 20000, "\(result.output)")
-            print("h2load \(arguments.dropLast().joined(separator: " ")) through the gateway (2 loops): \(summary.requestsPerSecond ?? "?") req/s, \(summary.succeeded) succeeded")
+            #expect(summary.succeeded == 2000, "\(result.output)")
+            print("h2load \(arguments.dropLast().joined(separator: " ")) through the gateway (debug build, 2 loops): \(summary.requestsPerSecond ?? "?") req/s, \(summary.succeeded) succeeded")
         }
     }
 

@@ -77,10 +77,13 @@ import Testing
             }
             let elapsed = Double((clock.now - start).components.seconds) + Double((clock.now - start).components.attoseconds) / 1e18
             await client.close()
-            // Never more than the bucket plus what the rate refilled; not far below it either.
+            // Never more than the bucket plus what the rate refilled. Tokens do come back (more
+            // than the burst got through), but how many depends on this client's pace: a stall
+            // of the machine loses the tokens a full bucket cannot hold. The exact refill is
+            // TokenBucketTests' (an injected clock).
             print("rate limit 20/s burst 2: \(allowed) of \(sent) requests allowed in \(String(format: "%.2f", elapsed)) s")
             #expect(Double(allowed) <= 2 + 20 * elapsed + 1)
-            #expect(Double(allowed) >= min(Double(sent), 2 + 20 * elapsed / 2))
+            #expect(allowed > 2 || sent <= 2)
         }
     }
 

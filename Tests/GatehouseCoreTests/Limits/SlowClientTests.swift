@@ -61,7 +61,7 @@ import Testing
     }
 
     @Test func aBodyBelowTheMinimumRateIsAnswered408() async throws {
-        let limits = ClientTimeouts(header: .seconds(5), keepAlive: .seconds(30), bodyMinRate: 1000, bodyRateWindow: .milliseconds(500))
+        let limits = ClientTimeouts(header: .seconds(5), keepAlive: .seconds(30), bodyMinRate: 1000, bodyRateWindow: .seconds(1))
         try await withGateway([.healthy(name: "a")], admin: Self.admin, configure: Self.timeouts(limits)) { gateway in
             let client = try await gateway.client()
             try await client.send("POST /sink HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n0123456789")
@@ -78,7 +78,9 @@ import Testing
             try await steady.send("POST /sink HTTP/1.1\r\nHost: x\r\nContent-Length: 8000\r\n\r\n")
             for _ in 0..<8 {
                 try await steady.send(String(repeating: "x", count: 1000))
-                try await Task.sleep(for: .milliseconds(150))
+                // ~10 KB/s against a minimum of 1 KB/s over 1 s windows: only a stall of this
+                // client for over a second (a loaded machine) could starve a window.
+                try await Task.sleep(for: .milliseconds(100))
             }
             #expect(try await steady.response(timeout: .seconds(10)).status == 200)
             await steady.close()

@@ -60,7 +60,13 @@ extension Resilience {
                         log.last.map(Resilience.attempts) == [
                             Attempt(server: address, error: "connection_terminated"), Attempt(server: address, error: nil),
                         ])
-                    #expect(try await Resilience.eventually { Resilience.breakerIsIdle(gateway, connections: 1) })
+                    // The dead connection no longer counts. The fresh one is pooled, unless this
+                    // client paused over 500 ms between its requests (a loaded machine): then the
+                    // pool learned that idle limit from the race and closes it soon (0 then).
+                    #expect(
+                        try await Resilience.eventually {
+                            Resilience.breakerIsIdle(gateway, connections: 1) || Resilience.breakerIsIdle(gateway, connections: 0)
+                        })
                 }
             } catch {
                 await origin.stop()

@@ -25,8 +25,7 @@ struct DownstreamTLSTests {
 
     @Test("the certificate follows SNI: exact names, a wildcard, and the first as the default")
     func sniSelection() async throws {
-        let pki = try TestPKI.make()
-        defer { pki.remove() }
+        let pki = try await TestPKI.shared()
         let tls = ListenerTLS(certificates: [try self.pair(pki, .siteA), try self.pair(pki, .siteB), try self.pair(pki, .wildcard)])
         try await withGateway([.healthy(name: "app")], configure: { $0.listeners[0].tls = tls }) { gateway in
             let a = try await self.fetch(gateway, pki: pki, serverName: "a.test")
@@ -47,8 +46,7 @@ struct DownstreamTLSTests {
 
     @Test("TLS 1.1 is refused (default min_version 1.2), logged and counted in /metrics")
     func oldVersionRefused() async throws {
-        let pki = try TestPKI.make()
-        defer { pki.remove() }
+        let pki = try await TestPKI.shared()
         let tls = ListenerTLS(certificates: [try self.pair(pki, .valid)])
         try await withGateway([.healthy(name: "app")], configure: { $0.listeners[0].tls = tls }) { gateway in
             let old = try await self.fetch(gateway, pki: pki, serverName: "localhost", maxVersion: .tlsv11)
@@ -70,8 +68,7 @@ struct DownstreamTLSTests {
 
     @Test("min_version 1.3 refuses a TLS 1.2 client")
     func minimumVersion13() async throws {
-        let pki = try TestPKI.make()
-        defer { pki.remove() }
+        let pki = try await TestPKI.shared()
         let tls = ListenerTLS(certificates: [try self.pair(pki, .valid)], minimumVersion: .tls13)
         try await withGateway([.healthy(name: "app")], configure: { $0.listeners[0].tls = tls }) { gateway in
             let twelve = try await self.fetch(gateway, pki: pki, serverName: "localhost", maxVersion: .tlsv12)
@@ -84,8 +81,7 @@ struct DownstreamTLSTests {
 
     @Test("a reload swaps the certificate for new connections")
     func reloadSwapsCertificate() async throws {
-        let pki = try TestPKI.make()
-        defer { pki.remove() }
+        let pki = try await TestPKI.shared()
         let before = ListenerTLS(certificates: [try self.pair(pki, .valid)])
         try await withGateway([.healthy(name: "app")], configure: { $0.listeners[0].tls = before }) { gateway in
             let first = try await self.fetch(gateway, pki: pki, serverName: "a.test")
@@ -102,8 +98,7 @@ struct DownstreamTLSTests {
 
     @Test("plain HTTP to the TLS port gets no HTTP answer and is counted as not TLS")
     func plainHTTPToTLSPort() async throws {
-        let pki = try TestPKI.make()
-        defer { pki.remove() }
+        let pki = try await TestPKI.shared()
         let tls = ListenerTLS(certificates: [try self.pair(pki, .valid)])
         try await withGateway([.healthy(name: "app")], configure: { $0.listeners[0].tls = tls }) { gateway in
             let client = try await gateway.client()

@@ -40,9 +40,8 @@ struct TLSConfigTests {
     }
 
     @Test("valid certificates, min_version, alpn and a cluster's tls load")
-    func valid() throws {
-        let pki = try TestPKI.make()
-        defer { pki.remove() }
+    func valid() async throws {
+        let pki = try await TestPKI.shared()
         let text = self.yaml(
             listenerTLS: self.certificates([pki.leaf(.siteA), pki.leaf(.siteB)]) + "\n      min_version: \"1.3\"\n      alpn: [http/1.1]",
             clusterTLS: "    tls:\n      ca_file: \(pki.caFile)\n      server_name: api.internal.test")
@@ -57,9 +56,8 @@ struct TLSConfigTests {
     }
 
     @Test("`tls: true` turns upstream TLS on with the system trust store")
-    func tlsTrue() throws {
-        let pki = try TestPKI.make()
-        defer { pki.remove() }
+    func tlsTrue() async throws {
+        let pki = try await TestPKI.shared()
         let configuration = try ConfigurationLoader.parse(
             yaml: self.yaml(listenerTLS: self.certificates([pki.leaf(.valid)]), clusterTLS: "    tls: true"),
             file: "gatehouse.yaml")
@@ -67,18 +65,16 @@ struct TLSConfigTests {
     }
 
     @Test("a missing certificate file is an error at its cert key")
-    func missingFile() throws {
-        let pki = try TestPKI.make()
-        defer { pki.remove() }
+    func missingFile() async throws {
+        let pki = try await TestPKI.shared()
         let errors = self.errors(self.yaml(listenerTLS: self.certificates([("/nonexistent/cert.pem", pki.leaf(.valid).key)])))
         #expect(errors.count == 1)
         #expect(errors.first?.hasPrefix("gatehouse.yaml:6:17: '/nonexistent/cert.pem': cannot read the certificate file") == true, "\(errors)")
     }
 
     @Test("a key that belongs to another certificate is an error at its key key")
-    func mismatchedKey() throws {
-        let pki = try TestPKI.make()
-        defer { pki.remove() }
+    func mismatchedKey() async throws {
+        let pki = try await TestPKI.shared()
         let errors = self.errors(self.yaml(listenerTLS: self.certificates([(pki.leaf(.siteA).certificate, pki.leaf(.siteB).key)])))
         #expect(errors.count == 1)
         #expect(errors.first?.hasPrefix("gatehouse.yaml:7:16:") == true, "\(errors)")
@@ -86,9 +82,8 @@ struct TLSConfigTests {
     }
 
     @Test("a file that is not PEM, and a bad ca_file, are errors")
-    func notPEM() throws {
-        let pki = try TestPKI.make()
-        defer { pki.remove() }
+    func notPEM() async throws {
+        let pki = try await TestPKI.shared()
         let junk = pki.directory + "/junk.pem"
         try "not a certificate\n".write(toFile: junk, atomically: true, encoding: .utf8)
         let errors = self.errors(
@@ -98,18 +93,16 @@ struct TLSConfigTests {
     }
 
     @Test("an unknown key under tls gets a suggestion")
-    func unknownKey() throws {
-        let pki = try TestPKI.make()
-        defer { pki.remove() }
+    func unknownKey() async throws {
+        let pki = try await TestPKI.shared()
         let errors = self.errors(
             self.yaml(listenerTLS: self.certificates([pki.leaf(.valid)]), clusterTLS: "    tls:\n      verfy: false"))
         #expect(errors.first?.contains("did you mean 'verify'?") == true, "\(errors)")
     }
 
     @Test("lints: an expired listener certificate, one expiring soon, and verify: false")
-    func lints() throws {
-        let pki = try TestPKI.make()
-        defer { pki.remove() }
+    func lints() async throws {
+        let pki = try await TestPKI.shared()
         let (configuration, locations) = try ConfigurationLoader.parseWithLocations(
             yaml: self.yaml(
                 listenerTLS: self.certificates([pki.leaf(.expired), pki.leaf(.expiringSoon)]),
@@ -131,9 +124,8 @@ struct TLSConfigTests {
 @Suite("TLS in /admin/config")
 struct TLSConfigurationJSONTests {
     @Test("listener and cluster tls are rendered, without key material")
-    func rendered() throws {
-        let pki = try TestPKI.make()
-        defer { pki.remove() }
+    func rendered() async throws {
+        let pki = try await TestPKI.shared()
         let files = pki.leaf(.siteA)
         let pair = try CertificatePair.load(certFile: files.certificate, keyFile: files.key)
         var configuration = GatehouseConfiguration(

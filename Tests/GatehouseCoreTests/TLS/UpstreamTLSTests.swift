@@ -35,8 +35,7 @@ struct UpstreamTLSTests {
 
     @Test("valid certificate from the configured CA → 200 through TLS")
     func valid() async throws {
-        let pki = try TestPKI.make()
-        defer { pki.remove() }
+        let pki = try await TestPKI.shared()
         try await self.proxy(.valid, pki: pki) { gateway, _ in
             let response = try await self.get(gateway)
             #expect(response.status == 200, "\(response.header("Proxy-Status") ?? "")")
@@ -46,8 +45,7 @@ struct UpstreamTLSTests {
 
     @Test("pooled connections are TLS connections: three requests, one upstream connection and handshake")
     func pooled() async throws {
-        let pki = try TestPKI.make()
-        defer { pki.remove() }
+        let pki = try await TestPKI.shared()
         let origin = try await TLSOrigin.start(
             certificate: pki.leaf(.valid).certificate, key: pki.leaf(.valid).key, keepAlive: true)
         defer { Task { try? await origin.stop() } }
@@ -68,8 +66,7 @@ struct UpstreamTLSTests {
 
     @Test("expired certificate → 502 tls_certificate_error, details say expired")
     func expired() async throws {
-        let pki = try TestPKI.make()
-        defer { pki.remove() }
+        let pki = try await TestPKI.shared()
         try await self.proxy(.expired, pki: pki) { gateway, _ in
             let response = try await self.get(gateway)
             #expect(response.status == 502)
@@ -85,8 +82,7 @@ struct UpstreamTLSTests {
 
     @Test("certificate for another name → 502 tls_certificate_error, name mismatch")
     func wrongName() async throws {
-        let pki = try TestPKI.make()
-        defer { pki.remove() }
+        let pki = try await TestPKI.shared()
         try await self.proxy(.wrongName, pki: pki) { gateway, _ in
             let response = try await self.get(gateway)
             #expect(response.status == 502)
@@ -99,8 +95,7 @@ struct UpstreamTLSTests {
 
     @Test("server_name set to the certificate's name → 200 (SNI and verification use it)")
     func serverName() async throws {
-        let pki = try TestPKI.make()
-        defer { pki.remove() }
+        let pki = try await TestPKI.shared()
         try await self.proxy(
             .wrongName, pki: pki,
             tls: { pki in
@@ -114,8 +109,7 @@ struct UpstreamTLSTests {
 
     @Test("certificate from a CA not trusted → 502 tls_certificate_error, unknown CA")
     func unknownCA() async throws {
-        let pki = try TestPKI.make()
-        defer { pki.remove() }
+        let pki = try await TestPKI.shared()
         try await self.proxy(.unknownCA, pki: pki) { gateway, _ in
             let response = try await self.get(gateway)
             #expect(response.status == 502)
@@ -128,8 +122,7 @@ struct UpstreamTLSTests {
 
     @Test("self-signed certificate → 502 tls_certificate_error, self-signed")
     func selfSigned() async throws {
-        let pki = try TestPKI.make()
-        defer { pki.remove() }
+        let pki = try await TestPKI.shared()
         try await self.proxy(.selfSigned, pki: pki) { gateway, _ in
             let response = try await self.get(gateway)
             let status = response.header("Proxy-Status") ?? ""
@@ -140,8 +133,7 @@ struct UpstreamTLSTests {
 
     @Test("an upstream that wants a client certificate: none → 502 tls_alert_received; with client_certificate → 200")
     func mutualTLS() async throws {
-        let pki = try TestPKI.make()
-        defer { pki.remove() }
+        let pki = try await TestPKI.shared()
         let origin = try await TLSOrigin.start(
             certificate: pki.leaf(.valid).certificate, key: pki.leaf(.valid).key, clientCA: pki.caFile)
         defer { Task { try? await origin.stop() } }
@@ -167,8 +159,7 @@ struct UpstreamTLSTests {
 
     @Test("verify: false accepts the expired certificate (and check warns)")
     func verifyOff() async throws {
-        let pki = try TestPKI.make()
-        defer { pki.remove() }
+        let pki = try await TestPKI.shared()
         try await self.proxy(.expired, pki: pki, tls: { _ in UpstreamTLS(verify: false) }) { gateway, _ in
             let response = try await self.get(gateway)
             #expect(response.status == 200, "\(response.header("Proxy-Status") ?? "")")
@@ -177,8 +168,7 @@ struct UpstreamTLSTests {
 
     @Test("tls on against a plain-HTTP port → 502 tls_protocol_error")
     func plainHTTPPort() async throws {
-        let pki = try TestPKI.make()
-        defer { pki.remove() }
+        let pki = try await TestPKI.shared()
         let settings = UpstreamTLS(caFile: pki.caFile, trustRoots: try CertificatePair.readCertificates(pki.caFile))
         try await withGateway(
             [.healthy(name: "plain")], app: { servers in Cluster(name: "app", servers: servers, tls: settings) }
@@ -193,8 +183,7 @@ struct UpstreamTLSTests {
 
     @Test("a TLS failure is a connect failure: retried on the next server, which answers")
     func retriedOnAnotherServer() async throws {
-        let pki = try TestPKI.make()
-        defer { pki.remove() }
+        let pki = try await TestPKI.shared()
         let expired = try await TLSOrigin.start(certificate: pki.leaf(.expired).certificate, key: pki.leaf(.expired).key)
         let valid = try await TLSOrigin.start(certificate: pki.leaf(.valid).certificate, key: pki.leaf(.valid).key)
         defer {
@@ -219,8 +208,7 @@ struct UpstreamTLSTests {
 
     @Test("health checks go over TLS: the expired server is unhealthy with the reason")
     func healthCheckOverTLS() async throws {
-        let pki = try TestPKI.make()
-        defer { pki.remove() }
+        let pki = try await TestPKI.shared()
         let expired = try await TLSOrigin.start(certificate: pki.leaf(.expired).certificate, key: pki.leaf(.expired).key)
         let valid = try await TLSOrigin.start(certificate: pki.leaf(.valid).certificate, key: pki.leaf(.valid).key)
         defer {
