@@ -1,9 +1,11 @@
+import GatehouseOrigins
+
 /// The scenarios of `gatehouse lab`. Adding one is adding a value here (text in `{origin:NAME}`
 /// becomes that origin's real `127.0.0.1:PORT` when the scenario runs).
 public enum LabCatalogue {
     public static let all: [LabScenario] = [
         upstreamDown, slowUpstream, keepAliveRace, wrongPort, dnsGone, crashMidResponse, headerTooLarge, trafficSpike,
-        allUnhealthy,
+        allUnhealthy, certificateExpired,
     ]
 
     public static func scenario(_ id: String) -> LabScenario? {
@@ -190,6 +192,38 @@ public enum LabCatalogue {
             200: nginx adds `upstream prematurely closed connection while reading upstream`, HAProxy 200 \
             `SD--`; Gatehouse records http_response_incomplete. Clients see `curl: (18) transfer closed with \
             outstanding read data remaining`.
+            """)
+
+    static let certificateExpired = LabScenario(
+        id: "cert-expired",
+        title: "The upstream's TLS certificate expired",
+        story: """
+            Saturday, 00:07. Every page answers 502 Bad Gateway since midnight. The gateway speaks HTTPS to \
+            the app ({origin:app}), whose certificate comes from the company's internal CA; the renewal job \
+            ran on a server that was switched off last month.
+            """,
+        origins: [LabOrigin("app", .tls(.expired), afterRestart: .tls(.valid))],
+        cluster: LabCluster(
+            servers: [.origin("app")],
+            settings: [LabSetting("tls.ca_file", "{pki:ca}"), LabSetting("tls.server_name", "localhost"), oneTry]),
+        request: LabRequest(),
+        edits: [
+            LabEdit("tls.verify: true → false (stop checking the certificate)", [.set("tls.verify", "false")], .worse),
+            LabEdit("timeouts.connect: 2s → 10s", [.set("timeouts.connect", "10s")], .noEffect),
+            LabEdit("retries.attempts: 1 → 3", [.set("retries.attempts", "3")], .noEffect),
+        ],
+        restart: .fixes,
+        restartNote: "You run the renewal job by hand on the app server (certbot renew / the CA's ACME client) and restart the app: it serves a new certificate, valid for a year.",
+        providerReply: "Our network and machines are fine. The app's certificate is yours to renew: it is not one we manage.",
+        optimalPath: [.runDoctor, .restartUpstream, .retryRequest],
+        realWorldFix: """
+            Renew the certificate and reload the app (certbot renew, cert-manager, your CA's ACME client), \
+            then alert on expiry weeks ahead (Gatehouse `check` warns 14 days ahead for its own certificates; \
+            Prometheus blackbox `probe_ssl_earliest_cert_expiry`). Turning verification off (`tls.verify: \
+            false`, nginx `proxy_ssl_verify off`, HAProxy `verify none`) makes the 502 go away and lets \
+            anyone on the path impersonate the app. nginx logs `upstream SSL certificate verify error: (10:\
+            certificate has expired) while SSL handshaking to upstream`; HAProxy marks the server DOWN with \
+            `SSL handshake failure` and answers 503.
             """)
 
     static let headerTooLarge = LabScenario(

@@ -86,7 +86,9 @@ extension LabRuntime {
 
     /// `gatehouse doctor` on the cluster's first server, with the cluster's limits.
     public func runDoctor() async -> String {
-        let target = self.cluster.servers.first.map(self.address) ?? ""
+        let server = self.cluster.servers.first.map(self.address) ?? ""
+        // A cluster that speaks TLS to its servers is probed over https (trusting its ca_file).
+        let target = self.cluster.settings.contains { $0.path.hasPrefix("tls.") } ? "https://" + server : server
         let races = self.scenario.origins.contains { if case .keepAliveRace = $0.behavior { return true } else { return false } }
         // Holding an idle connection to see when the upstream closes it takes time: only where it matters.
         let keepAlive = races ? "4s" : "0"

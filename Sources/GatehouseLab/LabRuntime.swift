@@ -26,6 +26,8 @@ public actor LabRuntime {
 
     let group: MultiThreadedEventLoopGroup
     var upstreams: [LabUpstream] = []
+    /// The scenario's certificates (made only when an upstream speaks HTTPS), removed at the end.
+    var pki: TestPKI?
     var proxy: ProxyServer?
     var admin: AdminServer?
     var listenPort = 0
@@ -62,8 +64,15 @@ public actor LabRuntime {
     }
 
     private func boot() async throws {
+        if self.scenario.origins.contains(where: { if case .tls = $0.behavior { true } else { false } }) {
+            // About a second of `openssl` runs: on a Dispatch thread, not one of Swift concurrency's.
+            self.pki = try await withCheckedThrowingContinuation { continuation in
+                DispatchQueue.global().async { continuation.resume(with: Result { try TestPKI.make() }) }
+            }
+        }
         for origin in self.scenario.origins {
-            self.upstreams.append(try await LabUpstream.start(name: origin.name, behavior: origin.behavior, group: self.group))
+            self.upstreams.append(
+                try await LabUpstream.start(name: origin.name, behavior: origin.behavior, group: self.group, pki: self.pki))
         }
         // The file names real ports (a configuration cannot say 0), and a reload must find the same
         // listeners: so two free ports are held first (bound, not listening, SO_REUSEADDR), the
@@ -132,6 +141,7 @@ public actor LabRuntime {
         for upstream in self.upstreams { try? await upstream.stop() }
         try? await self.group.shutdownGracefully()
         for file in [self.configPath, self.errorLogPath, self.accessLogPath] { unlink(file) }
+        self.pki?.remove()
         rmdir(self.directory)
     }
 
@@ -170,14 +180,20 @@ public actor LabRuntime {
             if parts.count == 2 {
                 if section != parts[0] { lines.append("    \(parts[0]):") }
                 section = parts[0]
-                lines.append("      \(parts[1]): \(setting.value)")
+                lines.append("      \(parts[1]): \(self.resolveFiles(setting.value))")
             } else {
                 section = nil
-                lines.append("    \(setting.path): \(setting.value)")
+                lines.append("    \(setting.path): \(self.resolveFiles(setting.value))")
             }
         }
         lines += ["routes:", "  - name: shop", "    match: { path_prefix: / }", "    cluster: shop"]
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// `{pki:ca}` → the file of the scenario's CA.
+    private func resolveFiles(_ value: String) -> String {
+        guard let pki = self.pki else { return value }
+        return value.replacingOccurrences(of: "{pki:ca}", with: pki.caFile)
     }
 
     func writeConfig() throws {

@@ -1,3 +1,4 @@
+import GatehouseOrigins
 /// One broken world of `gatehouse lab`: what runs, what the player sees, which moves help, and what
 /// the fix is in the real world. Plain data: a scenario is added to ``LabCatalogue`` as one more value
 /// (the runtime builds whatever it describes; the game plays whatever it lists).
@@ -84,6 +85,9 @@ public enum LabBehavior: Sendable, Hashable {
     /// closes idle connections only `lazyCloseMilliseconds` after their last response. The window
     /// between the two is the race, widened on purpose as in the captured corpus.
     case keepAliveRace(idleMilliseconds: Int, lazyCloseMilliseconds: Int)
+    /// HTTPS with this certificate of the scenario's own PKI (made with `openssl` when it starts);
+    /// `{pki:ca}` in a setting's value is the file of the CA that signed it.
+    case tls(TestPKI.Leaf)
 }
 
 /// A server address in the planted configuration, resolved by the runtime once ports are known.

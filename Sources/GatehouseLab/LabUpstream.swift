@@ -12,32 +12,41 @@ final class LabUpstream: Sendable {
     let port: Int
     private let running: NIOLockedValueBox<Running?>
     private let group: any EventLoopGroup
+    /// The scenario's certificates, for `.tls` behaviours.
+    private let pki: TestPKI?
     /// Request heads received across restarts.
     private let counted = Synchronization.Atomic<Int>(0)
 
     enum Running: Sendable {
         case origin(LoopbackOrigin)
         case race(RaceApp)
+        case tls(TLSOrigin)
     }
 
-    private init(name: String, port: Int, running: Running, group: any EventLoopGroup) {
+    private init(name: String, port: Int, running: Running, group: any EventLoopGroup, pki: TestPKI?) {
         self.name = name
         self.port = port
         self.running = NIOLockedValueBox(running)
         self.group = group
+        self.pki = pki
     }
 
-    static func start(name: String, behavior: LabBehavior, port: Int = 0, group: any EventLoopGroup) async throws -> LabUpstream {
-        let running = try await Self.launch(behavior, port: port, group: group)
+    static func start(
+        name: String, behavior: LabBehavior, port: Int = 0, group: any EventLoopGroup, pki: TestPKI? = nil
+    ) async throws -> LabUpstream {
+        let running = try await Self.launch(behavior, port: port, group: group, pki: pki)
         let bound: Int
         switch running {
         case .origin(let origin): bound = origin.port
         case .race(let app): bound = app.port
+        case .tls(let origin): bound = origin.port
         }
-        return LabUpstream(name: name, port: bound, running: running, group: group)
+        return LabUpstream(name: name, port: bound, running: running, group: group, pki: pki)
     }
 
-    private static func launch(_ behavior: LabBehavior, port: Int, group: any EventLoopGroup) async throws -> Running {
+    private static func launch(
+        _ behavior: LabBehavior, port: Int, group: any EventLoopGroup, pki: TestPKI?
+    ) async throws -> Running {
         let origin: LoopbackOrigin.Behavior
         switch behavior {
         case .healthy: origin = .healthy(name: "app")
@@ -48,6 +57,10 @@ final class LabUpstream: Sendable {
         case .notHTTP: origin = .malformedStatusLine
         case .keepAliveRace(let idle, let lazy):
             return .race(try await RaceApp.start(port: port, idle: .milliseconds(Int64(idle)), lazyClose: .milliseconds(Int64(lazy)), group: group))
+        case .tls(let leaf):
+            guard let pki else { throw LabError("the scenario has no certificates for its HTTPS upstream") }
+            let files = pki.leaf(leaf)
+            return .tls(try await TLSOrigin.start(certificate: files.certificate, key: files.key, keepAlive: true, port: port))
         }
         return .origin(try await LoopbackOrigin.start(origin, port: port, group: group))
     }
@@ -61,6 +74,8 @@ final class LabUpstream: Sendable {
         switch self.running.withLockedValue({ $0 }) {
         case .origin(let origin): current = origin.requestsServed
         case .race(let app): current = app.requestsReceived
+        // Connections, not requests: near enough for a lab (nothing counts them there).
+        case .tls(let origin): current = origin.connectionsAccepted
         case nil: current = 0
         }
         return self.counted.load(ordering: .relaxed) + current
@@ -71,7 +86,7 @@ final class LabUpstream: Sendable {
         try await self.stop()
         // The same port, as a restarted service would bind it (SO_REUSEADDR: earlier connections may
         // still be in TIME_WAIT).
-        let running = try await Self.launch(behavior, port: self.port, group: self.group)
+        let running = try await Self.launch(behavior, port: self.port, group: self.group, pki: self.pki)
         self.running.withLockedValue { $0 = running }
     }
 
@@ -87,6 +102,9 @@ final class LabUpstream: Sendable {
         case .race(let app):
             self.counted.add(app.requestsReceived, ordering: .relaxed)
             try await app.stop()
+        case .tls(let origin):
+            self.counted.add(origin.connectionsAccepted, ordering: .relaxed)
+            try await origin.stop()
         case nil:
             break
         }

@@ -26,8 +26,9 @@ public final class TLSOrigin: Sendable {
 
     /// - Parameter clientCA: when set, the origin requires a client certificate signed by this CA
     ///   (mutual TLS); a client without one gets alert `certificate_required`.
+    /// - Parameter port: 0 for a free one; a given port to come back on it (a restart).
     public static func start(
-        certificate: String, key: String, keepAlive: Bool = false, clientCA: String? = nil
+        certificate: String, key: String, keepAlive: Bool = false, clientCA: String? = nil, port: Int = 0
     ) async throws -> TLSOrigin {
         var configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) },
@@ -48,7 +49,7 @@ public final class TLSOrigin: Sendable {
                     ])
                 }
             }
-            .bind(host: "127.0.0.1", port: 0).get()
+            .bind(host: "127.0.0.1", port: port).get()
         guard let port = listener.localAddress?.port else {
             try await listener.close()
             throw TLSOriginError()

@@ -3,7 +3,7 @@ import Testing
 
 /// Every scenario played for real: a gateway from a real YAML file, real upstreams on loopback,
 /// the real tools. Serialized: each scenario has its own timing (a quiet moment, a slow app, a
-/// spike), and nine of them at once on two cores would measure the machine, not the game.
+/// spike), and ten of them at once on two cores would measure the machine, not the game.
 @Suite("lab: scenarios played for real", .serialized, .timeLimit(.minutes(3)))
 struct LabScenarioTests {
     /// Starts the scenario, runs `body`, always stops everything the scenario started.
@@ -48,6 +48,21 @@ struct LabScenarioTests {
             #expect(retry.status == .playing)
             #expect(await session.play(.giveUp).status == .gaveUp)
             #expect(await session.endScreen().hasPrefix("*** Game over"))
+        }
+    }
+
+    @Test("cert-expired: doctor names the expiry; turning verification off answers 200 but fixes nothing")
+    func certificateExpired() async throws {
+        try await Self.withSession("cert-expired") { session in
+            let doctor = await session.play(.runDoctor)
+            #expect(doctor.output.contains("certificate expired: CN=localhost expired on 2020-02-01"), "\(doctor.output)")
+            #expect(doctor.output.contains("(tls_certificate_error)"), "\(doctor.output)")
+            let insecure = await session.play(.edit(0))
+            #expect(insecure.output.contains("verify: false"), "\(insecure.output)")
+            let lucky = await session.play(.retryRequest)
+            #expect(lucky.output.contains("HTTP/1.1 200 OK"), "\(lucky.output)")
+            #expect(lucky.status == .playing)
+            #expect(lucky.verdict.contains("nothing was fixed"))
         }
     }
 
