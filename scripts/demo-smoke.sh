@@ -39,8 +39,8 @@ assert states==["healthy","healthy","unhealthy"], guarded
 print("admin /admin/upstreams ok: guarded cluster", states)'
 # /metrics: the flaky server's errors are there by Proxy-Status type, and the page passes promtool's lint.
 metrics=$(curl -s --max-time 5 "http://127.0.0.1:$admin/metrics")
-echo "$metrics" | grep -q '^gatehouse_gateway_errors_total{.*error="' || { echo "no gateway error series on /metrics"; exit 1; }
-echo "$metrics" | grep -q '^gatehouse_build_info{version="' || { echo "no build_info on /metrics"; exit 1; }
+grep -q '^gatehouse_gateway_errors_total{.*error="' <<<"$metrics" || { echo "no gateway error series on /metrics"; exit 1; }
+grep -q '^gatehouse_build_info{version="' <<<"$metrics" || { echo "no build_info on /metrics"; exit 1; }
 if command -v promtool >/dev/null 2>&1; then
     lint=$(echo "$metrics" | promtool check metrics 2>&1) || { echo "promtool check metrics failed: $lint"; exit 1; }
     [ -z "$lint" ] || { echo "promtool check metrics: $lint"; exit 1; }

@@ -285,38 +285,16 @@ struct GatewayProcess {
 
     /// Re-reads the configuration file and applies it; an invalid file changes nothing and says why.
     static func reload(proxy: ProxyServer, path: String, logger: Logger) async -> AdminAnswer {
-        let configuration: GatehouseConfiguration
-        do {
-            configuration = try ConfigurationLoader.load(path: path)
-        } catch {
-            let lines = error.diagnostics.map(\.description)
-            for line in lines { logger.error("reload refused: \(line)", metadata: ["event": "reload_failed"]) }
-            proxy.metrics.countReload(success: false)
-            return AdminAnswer(
-                status: 400,
-                json: "{\"reloaded\":false,\"errors\":[" + lines.map(JSONText.quoted).joined(separator: ",")
-                    + "],\"note\":\"the running configuration stays\"}\n")
-        }
         let previousTracing = proxy.snapshot.configuration.tracing
-        do {
-            let report = try await proxy.reload(configuration)
-            proxy.metrics.countReload(success: true)
-            if previousTracing != configuration.tracing {
-                // The exporter and the tracer live as long as the process: say so rather than let
-                // the operator believe the new section is in force.
-                logger.warning(
-                    "the tracing section changed but is not applied by a reload: restart gatehouse to apply it; spans still go where they went",
-                    metadata: ["event": "reload_needs_restart"])
-            }
-            return AdminAnswer(
-                status: 200,
-                json: "{\"reloaded\":true,\"changes\":[" + report.changes.map(JSONText.quoted).joined(separator: ",") + "]}\n")
-        } catch {
-            logger.error("reload refused: \(error)", metadata: ["event": "reload_failed"])
-            proxy.metrics.countReload(success: false)
-            return AdminAnswer(
-                status: 409, json: "{\"reloaded\":false,\"errors\":[\(JSONText.quoted("\(error)"))]}\n")
+        let answer = await proxy.reload(fromFile: path, logger: logger)
+        if answer.status == 200, previousTracing != proxy.snapshot.configuration.tracing {
+            // The exporter and the tracer live as long as the process: say so rather than let
+            // the operator believe the new section is in force.
+            logger.warning(
+                "the tracing section changed but is not applied by a reload: restart gatehouse to apply it; spans still go where they went",
+                metadata: ["event": "reload_needs_restart"])
         }
+        return answer
     }
 
     /// Serves until SIGTERM or SIGINT, then shuts down gracefully: no new connections, requests

@@ -7,16 +7,6 @@ import GatehouseErrors
 /// the handful of layouts below. Times without a zone (nginx error.log, HAProxy's accept date,
 /// php-fpm) are read as UTC, which is what the servers in the fixtures and most containers use.
 enum LogTime {
-    /// Days from 1970-01-01 to a civil date (Howard Hinnant's `days_from_civil`).
-    static func daysFromCivil(year: Int, month: Int, day: Int) -> Int {
-        let shiftedYear = month <= 2 ? year - 1 : year
-        let era = (shiftedYear >= 0 ? shiftedYear : shiftedYear - 399) / 400
-        let yearOfEra = shiftedYear - era * 400
-        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        return era * 146_097 + dayOfEra - 719_468
-    }
-
     /// Milliseconds since the epoch, or nil when a field is out of range (a line that only looked like a date).
     static func millis(
         year: Int,
@@ -30,7 +20,7 @@ enum LogTime {
         guard (1970...9999).contains(year), (1...12).contains(month), (1...31).contains(day),
             hour < 24, minute < 60, second < 61
         else { return nil }
-        let days = daysFromCivil(year: year, month: month, day: day)
+        let days = CivilDate.days(year: year, month: month, day: day)
         let seconds = ((days * 24 + hour) * 60 + minute) * 60 + second
         return Int64(seconds) * 1000 + Int64(millis)
     }

@@ -100,36 +100,13 @@ public actor LabRuntime {
         try await proxy.start()
         let path = self.configPath
         let admin = AdminServer(proxy: proxy, group: self.group) {
-            await Self.reload(proxy: proxy, path: path, logger: logger)
+            await proxy.reload(fromFile: path, logger: logger)
         }
         self.admin = admin
         _ = try await admin.start(host: "127.0.0.1", port: self.adminPort)
         self.gatewayBase = "http://127.0.0.1:\(self.listenPort)"
         self.adminBase = "http://127.0.0.1:\(self.adminPort)"
         await self.settleHealth()
-    }
-
-    /// What `POST /admin/reload` does in `gatehouse run`: re-read the file, apply it or say why not.
-    static func reload(proxy: ProxyServer, path: String, logger: Logger) async -> AdminAnswer {
-        let configuration: GatehouseConfiguration
-        do {
-            configuration = try ConfigurationLoader.load(path: path)
-        } catch {
-            let lines = error.diagnostics.map(\.description)
-            for line in lines { logger.error("reload refused: \(line)", metadata: ["event": "reload_failed"]) }
-            return AdminAnswer(
-                status: 400, json: "{\"reloaded\":false,\"errors\":[" + lines.map(JSONText.quoted).joined(separator: ",") + "]}\n")
-        }
-        do {
-            let report = try await proxy.reload(configuration)
-            proxy.metrics.countReload(success: true)
-            logger.notice("configuration reloaded from \(path)", metadata: ["event": "reload"])
-            return AdminAnswer(
-                status: 200, json: "{\"reloaded\":true,\"changes\":[" + report.changes.map(JSONText.quoted).joined(separator: ",") + "]}\n")
-        } catch {
-            logger.error("reload refused: \(error)", metadata: ["event": "reload_failed"])
-            return AdminAnswer(status: 409, json: "{\"reloaded\":false,\"errors\":[\(JSONText.quoted("\(error)"))]}\n")
-        }
     }
 
     /// Stops the gateway, the admin listener and every upstream, and removes the temporary files.

@@ -1,3 +1,4 @@
+import GatehouseErrors
 import NIOHTTP1
 
 /// The `Cache-Control` directives a shared cache acts on (RFC 9111 §5.2), read from every
@@ -141,40 +142,18 @@ enum HTTPDate {
             (0...59).contains(time.1), (0...60).contains(time.2)
         else { return nil }
         let (hour, minute, second) = time
-        return Int64(Self.days(year: year, month: month, day: day)) * 86_400 + Int64(hour * 3600 + minute * 60 + second)
+        return Int64(CivilDate.days(year: year, month: month, day: day)) * 86_400 + Int64(hour * 3600 + minute * 60 + second)
     }
 
     /// `Sun, 06 Nov 1994 08:49:37 GMT`.
     static func format(_ seconds: Int64) -> String {
-        let days = Int(seconds >= 0 ? seconds / 86_400 : -((-seconds + 86_399) / 86_400))
+        let days = CivilDate.days(fromEpochSeconds: Int(seconds))
         let secondOfDay = Int(seconds - Int64(days) * 86_400)
-        let (year, month, day) = Self.civil(days)
+        let (year, month, day) = CivilDate.fromDays(days)
         let weekday = Self.weekdays[((days % 7) + 7) % 7]
         return "\(weekday), \(Self.two(day)) \(Self.monthNames[month - 1]) \(year) "
             + "\(Self.two(secondOfDay / 3600)):\(Self.two(secondOfDay / 60 % 60)):\(Self.two(secondOfDay % 60)) GMT"
     }
 
     private static func two(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
-
-    /// Days since 1970-01-01 (Howard Hinnant's `days_from_civil`).
-    static func days(year: Int, month: Int, day: Int) -> Int {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yearOfEra = y - era * 400
-        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        return era * 146_097 + dayOfEra - 719_468
-    }
-
-    private static func civil(_ days: Int) -> (Int, Int, Int) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthIndex = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
-    }
 }

@@ -13,21 +13,7 @@ extension Dashboard {
           const $ = (id) => document.getElementById(id);
           let busy = false, state = null, editing = false;
 
-          function h(tag, attrs, ...children) {
-            const el = document.createElement(tag);
-            for (const [k, v] of Object.entries(attrs || {})) {
-              if (v === null || v === undefined || v === false) continue;
-              if (k === "class") el.className = v;
-              else if (k === "text") el.textContent = v;
-              else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
-              else el.setAttribute(k, v === true ? "" : String(v));
-            }
-            for (const c of children.flat(Infinity)) {
-              if (c === null || c === undefined || c === false) continue;
-              el.append(c instanceof Node ? c : document.createTextNode(String(c)));
-            }
-            return el;
-          }
+          const { h } = window.GatehouseDashboard;
 
           async function api(method, path) {
             const headers = {};

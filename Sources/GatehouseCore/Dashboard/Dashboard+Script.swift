@@ -35,6 +35,8 @@ extension Dashboard {
             }
             return el;
           }
+          // lab.js (loaded after this script, both deferred) builds its elements with the same helper.
+          window.GatehouseDashboard = Object.freeze({ h });
           const colour = (type) => {
             if (type in FIXED) return COLOURS[FIXED[type]];
             let n = 0;

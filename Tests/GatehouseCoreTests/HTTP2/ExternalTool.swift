@@ -1,4 +1,5 @@
 import Foundation
+import GatehouseOrigins
 import Testing
 
 /// A real client program run against the gateway (curl, h2load, nghttp, python3 with
@@ -47,32 +48,10 @@ enum ExternalTool {
     private static func runBlocking(
         _ path: String, _ arguments: [String], input: Data? = nil, timeout: Duration = .seconds(60)
     ) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        // stderr goes to a file: a full pipe nobody drains would block the program.
-        let errorsURL = FileManager.default.temporaryDirectory.appendingPathComponent("gatehouse-tool-\(UUID().uuidString).err")
-        _ = FileManager.default.createFile(atPath: errorsURL.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: errorsURL) }
-        let errors = try FileHandle(forWritingTo: errorsURL)
-        defer { try? errors.close() }
-        let output = Pipe()
-        let stdin = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        process.standardInput = stdin
-        try process.run()
-        if let input { stdin.fileHandleForWriting.write(input) }
-        try? stdin.fileHandleForWriting.close()
-        let killer = DispatchWorkItem { if process.isRunning { process.terminate() } }
         let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
-        DispatchQueue.global().asyncAfter(deadline: .now() + seconds, execute: killer)
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        killer.cancel()
-        let errorData = (try? Data(contentsOf: errorsURL)) ?? Data()
+        let output = try ChildProcess.run(path, arguments, input: input.map { [UInt8]($0) } ?? [], timeoutSeconds: seconds)
         return Result(
-            status: process.terminationStatus, output: String(decoding: outputData, as: UTF8.self),
-            errors: String(decoding: errorData, as: UTF8.self))
+            status: output.status, output: String(decoding: output.stdout, as: UTF8.self),
+            errors: String(decoding: output.stderr, as: UTF8.self))
     }
 }

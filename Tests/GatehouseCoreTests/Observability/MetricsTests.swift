@@ -183,20 +183,10 @@ import Testing
             #expect(try await gateway.request(RawHTTPClient.get("/")).status == 200)
             #expect(try await gateway.request(RawHTTPClient.get("/broken/")).status == 502)
             let metrics = try await Self.scrape(gateway)
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: try #require(Self.promtool))
-            process.arguments = ["check", "metrics"]
-            let input = Pipe()
-            let output = Pipe()
-            process.standardInput = input
-            process.standardOutput = output
-            process.standardError = output
-            try process.run()
-            input.fileHandleForWriting.write(Data(metrics.text.utf8))
-            try input.fileHandleForWriting.close()
-            let report = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            #expect(process.terminationStatus == 0, "promtool check metrics: \(report)")
+            let result = try await ExternalTool.run(
+                try #require(Self.promtool), ["check", "metrics"], input: Data(metrics.text.utf8))
+            let report = result.output + result.errors
+            #expect(result.status == 0, "promtool check metrics: \(report)")
             #expect(report.isEmpty, "promtool check metrics: \(report)")
         }
     }

@@ -310,7 +310,9 @@ extension Resilience {
                     #expect(response.status == 200)
                     #expect(response.bodyText == "hello from ok\n")
                 }
-                #expect(slowest < .seconds(2))
+                // Without the per-try limit a hung try would last response_header (5 s); the margin
+                // below it is for a loaded machine, not a timing target.
+                #expect(slowest < .milliseconds(4_500))
                 #expect(gateway.origins[0].requestsServed > 0)
                 let log = try await gateway.accessLog(atLeast: 4)
                 let retried = log.filter { !Resilience.attempts($0).isEmpty }
