@@ -29,6 +29,32 @@ struct UpstreamTLSTests {
         try await origin.stop()
     }
 
+    /// Two TLS origins, one with the expired certificate and one with the valid one, and the
+    /// settings that trust the test CA; both are stopped when `body` ends, whatever it throws.
+    private func expiredAndValid(
+        _ body: (_ expired: TLSOrigin, _ valid: TLSOrigin, _ settings: UpstreamTLS) async throws -> Void
+    ) async throws {
+        let pki = try await TestPKI.shared()
+        let expired = try await TLSOrigin.start(certificate: pki.leaf(.expired).certificate, key: pki.leaf(.expired).key)
+        let valid: TLSOrigin
+        do {
+            valid = try await TLSOrigin.start(certificate: pki.leaf(.valid).certificate, key: pki.leaf(.valid).key)
+        } catch {
+            try? await expired.stop()
+            throw error
+        }
+        do {
+            let settings = UpstreamTLS(caFile: pki.caFile, trustRoots: try CertificatePair.readCertificates(pki.caFile))
+            try await body(expired, valid, settings)
+        } catch {
+            try? await expired.stop()
+            try? await valid.stop()
+            throw error
+        }
+        try await expired.stop()
+        try await valid.stop()
+    }
+
     private func get(_ gateway: TestGateway) async throws -> TestResponse {
         try await gateway.request("GET / HTTP/1.1\r\nHost: shop.test\r\nConnection: close\r\n\r\n")
     }
@@ -183,62 +209,46 @@ struct UpstreamTLSTests {
 
     @Test("a TLS failure is a connect failure: retried on the next server, which answers")
     func retriedOnAnotherServer() async throws {
-        let pki = try await TestPKI.shared()
-        let expired = try await TLSOrigin.start(certificate: pki.leaf(.expired).certificate, key: pki.leaf(.expired).key)
-        let valid = try await TLSOrigin.start(certificate: pki.leaf(.valid).certificate, key: pki.leaf(.valid).key)
-        defer {
-            Task {
-                try? await expired.stop()
-                try? await valid.stop()
-            }
-        }
-        let settings = UpstreamTLS(caFile: pki.caFile, trustRoots: try CertificatePair.readCertificates(pki.caFile))
-        try await withGateway(
-            [], extraServers: [HostPort(host: "127.0.0.1", port: expired.port), HostPort(host: "127.0.0.1", port: valid.port)],
-            retries: Cluster.Retries(attempts: 2, conditions: [.connectFailure]),
-            app: { servers in Cluster(name: "app", servers: servers, tls: settings) }
-        ) { gateway in
-            // Round robin: of two requests one goes to the expired server first and is retried.
-            for _ in 0..<2 {
-                let response = try await self.get(gateway)
-                #expect(response.status == 200, "\(response.header("Proxy-Status") ?? "")")
+        try await self.expiredAndValid { expired, valid, settings in
+            try await withGateway(
+                [], extraServers: [HostPort(host: "127.0.0.1", port: expired.port), HostPort(host: "127.0.0.1", port: valid.port)],
+                retries: Cluster.Retries(attempts: 2, conditions: [.connectFailure]),
+                app: { servers in Cluster(name: "app", servers: servers, tls: settings) }
+            ) { gateway in
+                // Round robin: of two requests one goes to the expired server first and is retried.
+                for _ in 0..<2 {
+                    let response = try await self.get(gateway)
+                    #expect(response.status == 200, "\(response.header("Proxy-Status") ?? "")")
+                }
             }
         }
     }
 
     @Test("health checks go over TLS: the expired server is unhealthy with the reason")
     func healthCheckOverTLS() async throws {
-        let pki = try await TestPKI.shared()
-        let expired = try await TLSOrigin.start(certificate: pki.leaf(.expired).certificate, key: pki.leaf(.expired).key)
-        let valid = try await TLSOrigin.start(certificate: pki.leaf(.valid).certificate, key: pki.leaf(.valid).key)
-        defer {
-            Task {
-                try? await expired.stop()
-                try? await valid.stop()
-            }
-        }
-        let settings = UpstreamTLS(caFile: pki.caFile, trustRoots: try CertificatePair.readCertificates(pki.caFile))
-        let check = Cluster.HealthCheck(
-            kind: .http(path: "/"), interval: .milliseconds(100), timeout: .seconds(2), healthyThreshold: 1,
-            unhealthyThreshold: 1)
-        try await withGateway(
-            [], extraServers: [HostPort(host: "127.0.0.1", port: expired.port), HostPort(host: "127.0.0.1", port: valid.port)],
-            app: { servers in Cluster(name: "app", servers: servers, healthCheck: check, tls: settings) },
-            admin: Admin(address: HostPort(host: "127.0.0.1", port: 0))
-        ) { gateway in
-            let bad = "127.0.0.1:\(expired.port)"
-            let good = "127.0.0.1:\(valid.port)"
-            _ = try await eventually("expired server unhealthy, valid one healthy") {
+        try await self.expiredAndValid { expired, valid, settings in
+            let check = Cluster.HealthCheck(
+                kind: .http(path: "/"), interval: .milliseconds(100), timeout: .seconds(2), healthyThreshold: 1,
+                unhealthyThreshold: 1)
+            try await withGateway(
+                [], extraServers: [HostPort(host: "127.0.0.1", port: expired.port), HostPort(host: "127.0.0.1", port: valid.port)],
+                app: { servers in Cluster(name: "app", servers: servers, healthCheck: check, tls: settings) },
+                admin: Admin(address: HostPort(host: "127.0.0.1", port: 0))
+            ) { gateway in
+                let bad = "127.0.0.1:\(expired.port)"
+                let good = "127.0.0.1:\(valid.port)"
+                _ = try await eventually("expired server unhealthy, valid one healthy") {
+                    let view = try await gateway.upstreams()
+                    return view.state(bad) == "unhealthy" && view.state(good) == "healthy"
+                }
                 let view = try await gateway.upstreams()
-                return view.state(bad) == "unhealthy" && view.state(good) == "healthy"
+                let checkInfo = view.server(bad)?["health_check"] as? [String: Any]
+                #expect(checkInfo?["last_error"] as? String == "tls_certificate_error", "\(view.document)")
+                let last = checkInfo?["last"] as? String
+                #expect(last?.contains("certificate expired") == true, "\(view.document)")
+                let response = try await self.get(gateway)
+                #expect(response.status == 200)
             }
-            let view = try await gateway.upstreams()
-            let checkInfo = view.server(bad)?["health_check"] as? [String: Any]
-            #expect(checkInfo?["last_error"] as? String == "tls_certificate_error", "\(view.document)")
-            let last = checkInfo?["last"] as? String
-            #expect(last?.contains("certificate expired") == true, "\(view.document)")
-            let response = try await self.get(gateway)
-            #expect(response.status == 200)
         }
     }
 }
