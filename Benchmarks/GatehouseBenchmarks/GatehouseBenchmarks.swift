@@ -97,8 +97,8 @@ func balancerBenchmarks(_ configuration: Benchmark.Configuration, metrics: [Benc
         )
     }
     func table(_ clusterName: String) -> BalancerTable {
-        let (policy, members) = members(clusterName)
-        return BalancerTable(policy: policy, members: members)
+        let (policy, clusterMembers) = members(clusterName)
+        return BalancerTable(policy: policy, members: clusterMembers)
     }
     let roundRobin = table("web")
     let weighted = table("api")
@@ -113,6 +113,8 @@ func balancerBenchmarks(_ configuration: Benchmark.Configuration, metrics: [Benc
 
     for (name, table) in [("round_robin", roundRobin), ("weighted_round_robin", weighted), ("random", random)] {
         Benchmark("balancer: \(name), 8 members", configuration: configuration) { benchmark in
+            // A new cursor resets on its first pick, as a loop's does once per publication: one
+            // reset per 1,000 picks here.
             var cursor = BalancerCursor()
             var generator = SplitMix64(seed: 0x6a7e_4f0d)
             for _ in benchmark.scaledIterations {
