@@ -23,9 +23,7 @@ public enum HeaderRewriter {
 
     /// The tokens of all `Connection` headers, lower-cased.
     static func connectionTokens(_ headers: HTTPHeaders) -> [String] {
-        var tokens: [String] = []
-        for value in headers[canonicalForm: "connection"] { tokens.append(value.trimmingSpaces().lowercased()) }
-        return tokens
+        RequestFraming.connectionOptions(headers, version: .http1_1).named
     }
 
     /// Whether an incoming `Via` already carries this gateway: a forwarding loop (`proxy_loop_detected`).
@@ -184,6 +182,10 @@ public enum HeaderRewriter {
     /// A `Forwarded` parameter value: a token as is, anything else quoted (RFC 7239 §4).
     static func forwardedValue(_ value: String) -> String {
         if RequestFraming.isToken(value) { return value }
+        // `host:port` is no token: quoted on every request, so the common case skips the escaping loop.
+        if value.utf8.count <= 256, value.utf8.allSatisfy({ $0 >= 0x20 && $0 <= 0x7E && $0 != 0x22 && $0 != 0x5C }) {
+            return "\"" + value + "\""
+        }
         return ProxyStatusHeader.quoted(value)
     }
 }
