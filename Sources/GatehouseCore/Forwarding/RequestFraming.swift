@@ -207,8 +207,12 @@ public enum RequestFraming {
         var keepAlive = false
         var named: [String] = []
         for (name, value) in headers where name.utf8.count == 10 && Self.equalsLower(name, "connection") {
-            for item in value.utf8.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: true) {
-                let token = Substring(item).trimmingSpaces()
+            // Walked in place: a split would allocate an array for every response's `keep-alive`.
+            var rest = Substring(value)
+            while !rest.isEmpty {
+                let comma = rest.utf8.firstIndex(of: UInt8(ascii: ",")) ?? rest.endIndex
+                let token = rest[..<comma].trimmingSpaces()
+                rest = comma == rest.endIndex ? rest[comma...] : rest[rest.utf8.index(after: comma)...]
                 if token.isEmpty { continue }
                 if Self.equalsLower(token, "keep-alive") {
                     keepAlive = true
