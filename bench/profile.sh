@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Profiles the release gateway under wrk load, pinned as the shared harness pins (proxy on CPU 1;
-# wrk and an nginx origin on CPU 0), and prints the hottest symbols. Needs a prior run of
+# wrk and an nginx origin on CPU 0), and prints the hottest symbols, then the CPU split by who
+# spends it (bench/profile-split.py: kernel, NIO, HTTP/1 codec, Gatehouse). Needs a prior run of
 # ../shared/bench/peers.sh (for its origin config) and Debian's linux-perf.
 #   bench/profile.sh [seconds] [path]        e.g. bench/profile.sh 5 /small
 set -euo pipefail
@@ -29,3 +30,5 @@ perf record -e cpu-clock -F 1999 --call-graph ${CALLGRAPH:-fp} -p "$gh" -o "$wor
 wait %3 2>/dev/null || true
 grep -E "Requests/sec" "$work/wrk.txt"
 perf report -i "$work/perf.data" --no-children --sort symbol --stdio 2>/dev/null | grep -E "^ +[0-9]" | head -${TOP:-45}
+echo
+perf script -i "$work/perf.data" -F ip,sym,dso --no-demangle 2>/dev/null | python3 "$repo/bench/profile-split.py"

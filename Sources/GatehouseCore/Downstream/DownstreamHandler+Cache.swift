@@ -140,7 +140,7 @@ extension DownstreamHandler {
             exchange.record.upstreamStatus = code
             exchange.record.headerMilliseconds = exchange.elapsedMilliseconds(exchange.lastActivity)
             exchange.upstreamResponded = true
-            exchange.upstreamKeepAlive = head.isKeepAlive
+            exchange.upstreamKeepAlive = RequestFraming.connectionOptions(head.headers, version: head.version).persistent
             exchange.phase = .streamResponse
             exchange.headerDeadline = nil
             return true

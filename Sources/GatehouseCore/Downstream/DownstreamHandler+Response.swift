@@ -27,7 +27,7 @@ extension DownstreamHandler: UpstreamExchangeDelegate {
             exchange.record.status = Int(head.status.code)
             exchange.phase = .streamResponse
             exchange.headerDeadline = nil
-            exchange.upstreamKeepAlive = head.isKeepAlive
+            exchange.upstreamKeepAlive = RequestFraming.connectionOptions(head.headers, version: head.version).persistent
             var proxyStatus: String? = nil
             if head.status.code >= 500 {
                 exchange.record.receivedStatus = Int(head.status.code)

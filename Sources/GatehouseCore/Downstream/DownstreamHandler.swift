@@ -31,7 +31,8 @@ final class DownstreamHandler: ChannelDuplexHandler {
     let scheme: String
     var context: ChannelHandlerContext?
     var exchange: Exchange?
-    var queued = CircularBuffer<HTTPServerRequestPart>()
+    /// Pipelining is rare: room for one part until it happens (the default 16 cost 0.4 KiB per idle connection).
+    var queued = CircularBuffer<HTTPServerRequestPart>(initialCapacity: 1)
     /// Request heads in `queued` (pipelined behind the current exchange).
     private var queuedHeads = 0
     /// A refusal that belongs after the requests already queued: the first pipelined request

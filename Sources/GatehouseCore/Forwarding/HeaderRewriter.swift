@@ -23,9 +23,7 @@ public enum HeaderRewriter {
 
     /// The tokens of all `Connection` headers, lower-cased.
     static func connectionTokens(_ headers: HTTPHeaders) -> [String] {
-        var tokens: [String] = []
-        for value in headers[canonicalForm: "connection"] { tokens.append(value.trimmingSpaces().lowercased()) }
-        return tokens
+        RequestFraming.connectionOptions(headers, version: .http1_1).named
     }
 
     /// Whether an incoming `Via` already carries this gateway: a forwarding loop (`proxy_loop_detected`).
@@ -104,8 +102,16 @@ public enum HeaderRewriter {
         let originalHost = head.headers.first(name: "host") ?? host
         headers.add(name: "X-Forwarded-Host", value: forwardedHost ?? originalHost)
         let node = downstream.clientIP.contains(":") ? "\"[\(downstream.clientIP)]\"" : downstream.clientIP
-        let element = "for=\(node);host=\(Self.forwardedValue(originalHost));proto=\(downstream.scheme)"
-        headers.add(name: "Forwarded", value: (forwarded.map { $0 + ", " } ?? "") + element)
+        // Built in one string with its room reserved: one allocation per request, not four.
+        var element = forwarded.map { $0 + ", " } ?? ""
+        element.reserveCapacity(element.utf8.count + node.utf8.count + originalHost.utf8.count + 24)
+        element += "for="
+        element += node
+        element += ";host="
+        Self.appendForwardedValue(originalHost, to: &element)
+        element += ";proto="
+        element += downstream.scheme
+        headers.add(name: "Forwarded", value: element)
         headers.add(name: "X-Request-Id", value: requestID)
         return HTTPRequestHead(version: .http1_1, method: head.method, uri: path, headers: headers)
     }
@@ -183,8 +189,24 @@ public enum HeaderRewriter {
 
     /// A `Forwarded` parameter value: a token as is, anything else quoted (RFC 7239 §4).
     static func forwardedValue(_ value: String) -> String {
-        if RequestFraming.isToken(value) { return value }
-        return ProxyStatusHeader.quoted(value)
+        var result = ""
+        Self.appendForwardedValue(value, to: &result)
+        return result
+    }
+
+    static func appendForwardedValue(_ value: String, to result: inout String) {
+        if RequestFraming.isToken(value) {
+            result += value
+        } else if value.utf8.count <= 256,
+            value.utf8.allSatisfy({ $0 >= 0x20 && $0 <= 0x7E && $0 != 0x22 && $0 != 0x5C })
+        {
+            // `host:port` is no token: quoted on every request, so the common case skips the escaping loop.
+            result += "\""
+            result += value
+            result += "\""
+        } else {
+            result += ProxyStatusHeader.quoted(value)
+        }
     }
 }
 

@@ -290,6 +290,8 @@ public final class ProxyServer: Sendable {
         }
     }
 
+    static let downstreamReceiveAllocator = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 1024, maximum: 65536)
+
     private func makeBootstrap(_ open: ListenerConnections, listener listenerName: String) -> ServerBootstrap {
         let timeouts = self.metrics.downstreamTimeoutCounters(listener: listenerName)
         return ServerBootstrap(group: self.group)
@@ -297,6 +299,11 @@ public final class ProxyServer: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
+            // NIO keeps a connection's last receive buffer for its next read, idle or not: at
+            // NIO's initial 2 KiB that was a quarter of an idle keep-alive connection's memory
+            // (bench/RESULTS.md). A request head fits 1 KiB (nginx's client_header_buffer_size);
+            // a larger head or a body grows the next reads at once (adaptive).
+            .childChannelOption(.recvAllocator, value: Self.downstreamReceiveAllocator)
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
                     guard open.admit() else {
@@ -306,7 +313,7 @@ public final class ProxyServer: Sendable {
                         self.metrics.countRefusedConnection(listener: listenerName)
                         return
                     }
-                    channel.closeFuture.whenComplete { _ in open.release() }
+                    self.track(channel, releasing: open)
                     let loop = self.loopState(for: channel.eventLoop)
                     let limits = loop.snapshot.configuration.requestLimits
                     // The generation current now decides, so connections accepted after a reload get its certificates.
@@ -332,7 +339,6 @@ public final class ProxyServer: Sendable {
                                 http1: { try Self.configureDownstream($0, limits: limits, loop: loop, timeouts: timeouts) },
                                 http2: { try Self.configureHTTP2Downstream($0, limits: limits, loop: loop, timeouts: timeouts) }))
                     }
-                    self.track(channel)
                 }
             }
     }
@@ -400,10 +406,13 @@ public final class ProxyServer: Sendable {
         try sync.addHandler(HTTP2ConnectionLifecycle(), position: .before(management))
     }
 
-    private func track(_ channel: any Channel) {
+    /// Registered before the handlers, so a connection whose set-up fails is released too. One
+    /// close callback per connection: each one is held for the connection's whole life.
+    private func track(_ channel: any Channel, releasing open: ListenerConnections) {
         let id = ObjectIdentifier(channel)
         self.connections.withLockedValue { $0[id] = channel }
         channel.closeFuture.whenComplete { [connections] _ in
+            open.release()
             connections.withLockedValue { _ = $0.removeValue(forKey: id) }
         }
     }

@@ -55,8 +55,11 @@ final class UpstreamConnectionPool {
         {
         case .park:
             handler.idleSince = now
-            // A connection with a shorter limit (announced or learned) may expire before the armed sweep.
-            if let next = self.state.idle.map(\.expires).min(), self.sweepTask == nil || next < self.sweepDeadline {
+            // A connection with a shorter limit (announced or learned) may expire before the armed
+            // sweep. The armed sweep is never later than the connections parked before (each park
+            // checks, and no sweep is armed only when nothing was idle), so only the one just parked
+            // (appended last) can move it: no pass over every idle connection per request.
+            if let next = self.state.idle.last?.expires, self.sweepTask == nil || next < self.sweepDeadline {
                 self.scheduleSweep(at: next)
             }
         case .close:

@@ -223,5 +223,45 @@ extension Unit {
             let headers = HTTPHeaders(testCase.via.map { ("Via", $0) })
             #expect(HeaderRewriter.hasLooped(headers, gatewayName: "gatehouse") == testCase.looped)
         }
+    
+        struct ConnectionFieldCase: Sendable, CustomTestStringConvertible {
+            var fields: [String]
+            var version: HTTPVersion
+            var persistent: Bool
+            var named: [String]
+            var testDescription: String { "\(self.fields) \(self.version)" }
+        }
+
+        /// The one pass over `Connection` that replaced NIO's `isKeepAlive` for upstream responses
+        /// and the rewriter's token list: the same answers as NIO's reading, case and spacing aside.
+        static let connectionFieldCases: [ConnectionFieldCase] = [
+            .init(fields: [], version: .http1_1, persistent: true, named: []),
+            .init(fields: [], version: .http1_0, persistent: false, named: []),
+            .init(fields: ["keep-alive"], version: .http1_1, persistent: true, named: []),
+            .init(fields: ["Keep-Alive"], version: .http1_0, persistent: true, named: []),
+            .init(fields: ["close"], version: .http1_1, persistent: false, named: ["close"]),
+            .init(fields: ["keep-alive, CLOSE"], version: .http1_0, persistent: false, named: ["close"]),
+            .init(fields: ["keep-alive", "close"], version: .http1_1, persistent: false, named: ["close"]),
+            .init(fields: [" Upgrade ,\tX-Secret,, "], version: .http1_1, persistent: true, named: ["upgrade", "x-secret"]),
+            .init(fields: ["keep-alivex"], version: .http1_0, persistent: false, named: ["keep-alivex"]),
+            .init(fields: ["closed"], version: .http1_1, persistent: true, named: ["closed"]),
+        ]
+
+        @Test(arguments: Self.connectionFieldCases) func connectionOptionsReadLikeNIO(_ testCase: ConnectionFieldCase) {
+            let headers = HTTPHeaders([("Content-Type", "text/plain")] + testCase.fields.map { ("Connection", $0) })
+            let options = RequestFraming.connectionOptions(headers, version: testCase.version)
+            #expect(options.persistent == testCase.persistent)
+            #expect(options.named == testCase.named)
+            // NIO's own reading, for the cases it agrees on by construction (its decoder-made
+            // headers cache the answer; these are built by hand, so it scans as ours does).
+            #expect(HTTPResponseHead(version: testCase.version, status: .ok, headers: headers).isKeepAlive == testCase.persistent)
+        }
+
+        @Test func forwardedHostWithAPortIsQuotedAndEscapedOnlyWhenItMustBe() {
+            #expect(HeaderRewriter.forwardedValue("shop.example.com") == "shop.example.com")
+            #expect(HeaderRewriter.forwardedValue("127.0.0.1:8080") == "\"127.0.0.1:8080\"")
+            #expect(HeaderRewriter.forwardedValue("a\"b") == "\"a\\\"b\"")
+            #expect(HeaderRewriter.forwardedValue("caf\u{e9}:1") == "\"caf:1\"")
+        }
     }
 }
