@@ -210,3 +210,27 @@ if Context.environment["GATEHOUSE_LIBFUZZER"] != nil {
             path: "Fuzz/GatehouseFuzz",
             swiftSettings: swiftSettings))
 }
+
+// Micro-benchmarks of the hot pure code (routing, header rewriting, balancer picks, error
+// classification, access-log lines) with ordo-one/benchmark, built only when asked for so that CI
+// and `swift test` never fetch or build it (bench/micro.sh sets the variable):
+//   GATEHOUSE_BENCHMARKS=1 swift package --scratch-path .build-bench benchmark
+// MallocInterposer only: its default RuntimeInterposer trait needs a package this machine lacks.
+if Context.environment["GATEHOUSE_BENCHMARKS"] != nil {
+    package.dependencies.append(
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]))
+    package.targets.append(
+        .executableTarget(
+            name: "GatehouseBenchmarks",
+            dependencies: [
+                "GatehouseCore", "GatehouseConfig", "GatehouseErrors",
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            path: "Benchmarks/GatehouseBenchmarks",
+            swiftSettings: swiftSettings,
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]))
+}

@@ -1,5 +1,6 @@
 import GatehouseConfig
 
+// `package` (not internal) so Benchmarks/GatehouseBenchmarks can measure picks in a release build.
 /// One event loop's mutable position for one cluster: the current weights of smooth weighted round
 /// robin. Not shared between loops, so picking takes no lock.
 ///
@@ -9,7 +10,7 @@ import GatehouseConfig
 ///
 /// Per-pick cost is O(members) for round robin, O(log members) for `random` and `least_request`, and
 /// O(1) for `consistent_hash`; no pick allocates (a reset allocates at most once per table).
-struct BalancerCursor {
+package struct BalancerCursor {
     /// The table ``currentWeights`` belongs to. Held strongly, not as an `ObjectIdentifier`: a freed
     /// table's address may be reused by the next one, which would skip the reset and pair stale
     /// weights with other members.
@@ -21,7 +22,7 @@ struct BalancerCursor {
     private(set) var rotation = 0
 
     /// A cursor that resets on its first pick.
-    init() {}
+    package init() {}
 
     /// Picks a member of `table` for one request.
     /// - Parameters:
@@ -32,7 +33,7 @@ struct BalancerCursor {
     ///     by that policy, at most twice per pick.
     ///   - random: the loop's generator.
     /// - Returns: an index into `table.members`, nil when the table is empty.
-    mutating func pick(
+    package mutating func pick(
         in table: BalancerTable,
         hash: UInt64?,
         load: (Int) -> Int,
@@ -49,6 +50,18 @@ struct BalancerCursor {
             }
             return Self.draw(in: table, hash: hash, load: load, using: &random)
         }
+    }
+
+    /// ``pick(in:hash:load:using:)`` with the event loops' own generator, for callers outside this
+    /// module (Benchmarks/GatehouseBenchmarks): a generic call from another module runs unspecialized,
+    /// several times slower than the loops' in-module call, so a benchmark through it would mislead.
+    package mutating func pick(
+        in table: BalancerTable,
+        hash: UInt64?,
+        load: (Int) -> Int,
+        loopRandom random: inout SplitMix64
+    ) -> Int? {
+        self.pick(in: table, hash: hash, load: load, using: &random)
     }
 
     /// The stateless policies.

@@ -1,5 +1,6 @@
 import GatehouseConfig
 
+// `package` (not internal) so Benchmarks/GatehouseBenchmarks can measure picks in a release build.
 /// Everything needed to pick among one published set of members, precomputed once per publication:
 /// clamped weights for smooth weighted round robin, cumulative weights for weighted random draws
 /// (`random`, `least_request`, and `consistent_hash` without a key), and the Maglev lookup table for
@@ -8,10 +9,10 @@ import GatehouseConfig
 /// Immutable and shared by all event loops; the per-loop mutable part is ``BalancerCursor``. Building
 /// is O(members) for every policy but `consistent_hash`, which also fills the Maglev table
 /// (see ``BalancerTable/Maglev``).
-final class BalancerTable: Sendable {
+package final class BalancerTable: Sendable {
     /// Maglev's table size when none is given: the prime Envoy uses by default. Large enough that
     /// each of up to a few hundred members gets a share within ~1 % of its weight.
-    static let defaultMaglevTableSize = 65_537
+    package static let defaultMaglevTableSize = 65_537
     /// The largest weight the table honours. Configured weights are 1...1000, × 100; the cap only
     /// keeps sums and Maglev's `iteration × weight` far from overflow whatever a caller passes.
     static let maximumWeight = 1 << 24
@@ -36,7 +37,7 @@ final class BalancerTable: Sendable {
     ///   - members: the members to pick from, in the order the returned indices refer to.
     ///   - maglevTableSize: Maglev's table size for `consistent_hash`, rounded up to a prime. Tests
     ///     use the default too, so the measured key movement is the production one.
-    init(
+    package init(
         policy: Cluster.Balance,
         members: [BalancerMember],
         maglevTableSize: Int = BalancerTable.defaultMaglevTableSize

@@ -1,3 +1,4 @@
+// `package` (not internal) so Benchmarks/GatehouseBenchmarks can measure picks in a release build.
 /// A stable 64-bit hash: XXH64 (xxHash, 64-bit variant), the same value in every process, run and
 /// platform.
 ///
@@ -6,7 +7,7 @@
 /// Maglev uses for its permutations (`HashUtil::xxHash64`), is fast on short keys, and has published
 /// test vectors, so a change of algorithm is caught by the tests rather than by moved sessions.
 /// Not for secrets: an attacker who picks keys can pick colliding ones.
-enum StableHash {
+package enum StableHash {
     private static let prime1: UInt64 = 0x9E37_79B1_85EB_CA87
     private static let prime2: UInt64 = 0xC2B2_AE3D_27D4_EB4F
     private static let prime3: UInt64 = 0x1656_67B1_9E37_79F9
@@ -14,7 +15,7 @@ enum StableHash {
     private static let prime5: UInt64 = 0x27D4_EB2F_1656_67C5
 
     /// The XXH64 hash (seed 0) of the UTF-8 bytes of `text`.
-    static func hash(_ text: String) -> UInt64 {
+    package static func hash(_ text: String) -> UInt64 {
         self.hash(text.utf8, seed: 0)
     }
 

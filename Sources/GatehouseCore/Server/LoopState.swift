@@ -293,15 +293,16 @@ final class LoopState {
 @available(*, unavailable)
 extension LoopState: Sendable {}
 
+// `package` (not internal) so Benchmarks/GatehouseBenchmarks picks with the loops' own generator.
 /// A small, fast PRNG (SplitMix64) for ids; not for secrets.
-struct SplitMix64: RandomNumberGenerator {
+package struct SplitMix64: RandomNumberGenerator {
     private var state: UInt64
 
-    init(seed: UInt64) {
+    package init(seed: UInt64) {
         self.state = seed
     }
 
-    mutating func next() -> UInt64 {
+    package mutating func next() -> UInt64 {
         self.state &+= 0x9E37_79B9_7F4A_7C15
         var z = self.state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
