@@ -237,7 +237,7 @@ extra = f", wrk non-2xx {bad.group(1)}" if bad else ""
 extra += f", wrk socket errors: {errs.group(1)}" if errs else ""
 name = sys.argv[9]
 with open(os.environ["TABLE"], "a") as table:
-    print(f"reuse ≥ 99.9 %, {name}\t{reuse:.3f} %\t{opened} connections opened for {req:,} requests in {float(sys.argv[8]):.0f} s", file=table)
+    print(f"reuse ≥ 99.9 %, {name}\t{reuse:.4f} %\t{opened} connections opened for {req:,} requests in {float(sys.argv[8]):.0f} s", file=table)
 print(f"{req:,} upstream requests, {opened} connections opened (origin accepted {accepts}): reuse {reuse:.4f} %; "
       f"upstream connections open {sys.argv[6]} → {sys.argv[7]}, {s0['upstream_connections_opened']} opened in the warm-up; "
       f"{req / float(sys.argv[8]):,.0f} req/s{extra}")
@@ -315,7 +315,7 @@ PY
             tail -1 "$results" | python3 -c 'import json, sys; r = json.load(sys.stdin); print("   round %(round)d %(kind)-17s %(cpu_ms)5.0f ms CPU, %(elapsed)s, status %(status)s, errors %(gateway_errors)s, retries %(retries)d; %(foreign)s" % r)'
         done
     done
-    local errlog_lines; errlog_lines=$(grep -c " error gatehouse: " "$work/logs/gateway.err" || true)
+    local errlog_lines; errlog_lines="$(grep -c " error gatehouse: " "$work/logs/gateway.err" || true) lines, $(stat -c %s "$work/logs/gateway.err") bytes"
     stop_gateway
     local out; out=$(python3 - "$results" "$errlog_lines" <<'PY'
 import json, os, statistics, sys
@@ -349,7 +349,7 @@ for k, v in med.items():
         print(f"{goal}\t{v:.0f} ms CPU, {v / ok:.2f}×\t" + (f"{errs}; {retries} retries{budget}" if k != "success" else f"median of {len(last)} rounds"), file=table)
     print(f"refused, {k}: {v:.0f} ms CPU per {last[0]['requests']:,} requests (median of {len(last)}, {spread(k)}), "
           f"× success {v / ok:.2f}; over {len(last)} bursts: status {statuses}, errors: {errs}, retries {retries} — {what.get(k, '')}")
-print(f"refused: error-log lines: {sys.argv[2]} (one per gateway-made 5xx, {sum(r['requests'] for r in rows if r['kind'] != 'success'):,} of them)")
+print(f"refused: error log {sys.argv[2]} ({sum(r['requests'] for r in rows if r['kind'] != 'success'):,} gateway-made 5xx: one line each)")
 PY
 )
     say_lines "$out"
@@ -363,7 +363,9 @@ do_soak() {
     gateway_config "$config" "pool: { max_idle_per_server: 1024, idle_timeout: 300s }" "" ""
     start_gateway "$config"
     local series="$work/soak.rss"; : >"$series"
-    rss() { awk '/^VmRSS/ { print $2 }' "/proc/$gw_pid/status"; }
+    # VmRSS, and its anonymous part (heap, stacks: where a leak shows) and file part (the binary's
+    # pages, mapped in as code runs for the first time), KiB.
+    rss() { awk '/^VmRSS/ { v = $2 } /^RssAnon/ { a = $2 } /^RssFile/ { f = $2 } END { print v, a, f }' "/proc/$gw_pid/status"; }
     stats >"$work/soak.0.json"
     local s0; s0=$(snap "$gw_pid" "$origin_pid")
     local start; start=$(now)
@@ -384,11 +386,12 @@ do_soak() {
     local elapsed; elapsed=$(since "$start")
     stats >"$work/soak.1.json"
     local after=""
-    for j in 1 2 3; do sleep "$sample"; after+="$(rss) "; done
+    for j in 1 2 3; do sleep "$sample"; after+="$(rss | cut -d' ' -f1) "; done
     stop_gateway
     local out; out=$(python3 - "$series" "$warm" "$after" "$work/soak.0.json" "$work/soak.1.json" "$work/soak.wrk" "$(foreign "$s0" "$s1" "$elapsed")" <<'PY'
 import json, os, re, sys
-pts = [tuple(map(int, l.split())) for l in open(sys.argv[1]) if l.strip()]
+rows = [tuple(map(int, l.split())) for l in open(sys.argv[1]) if l.strip()]
+pts = [(r[0], r[1]) for r in rows]
 warm = int(sys.argv[2]); after = [int(x) for x in sys.argv[3].split()]
 s0, s1 = (json.load(open(p)) for p in sys.argv[4:6])
 wrk = open(sys.argv[6]).read(); foreign = sys.argv[7]
@@ -404,12 +407,21 @@ if len(late) >= 2:
 else:
     slope = float("nan")
 req = s1["upstream_requests"] - s0["upstream_requests"]; opened = s1["upstream_connections_opened"] - s0["upstream_connections_opened"]
+def slope_of(points):
+    if len(points) < 2: return float("nan")
+    n = len(points); mt = sum(t for t, _ in points) / n; mr = sum(r for _, r in points) / n
+    return sum((t - mt) * (r - mr) for t, r in points) / sum((t - mt) ** 2 for t, _ in points) * 60
+anon = [(r[0], r[2]) for r in rows if r[0] >= warm]; file = [(r[0], r[3]) for r in rows if r[0] >= warm]
+split = ""
+if len(anon) >= 2:
+    split = (f"; of it anonymous (heap) {anon[-1][1] - anon[0][1]:+d} KiB ({slope_of(anon):+.1f} KiB/min), "
+             f"file-backed (code paged in) {file[-1][1] - file[0][1]:+d} KiB ({slope_of(file):+.1f} KiB/min)")
 print(f"soak: RSS first {kib[0]} / min {min(kib)} / max {max(kib)} / last {kib[-1]} KiB; from {warm} s to the end "
       f"{kib[-1] - at_warm:+d} KiB; slope after {warm} s {slope:+.1f} KiB/min; {rps:,.0f} req/s, "
-      f"{req:,} upstream requests, {opened} connections opened; {foreign}")
+      f"{req:,} upstream requests, {opened} connections opened; {foreign}{split}")
 with open(os.environ["TABLE"], "a") as table:
     print(f"RSS flat over a {pts[-1][0]} s soak\t{slope:+.1f} KiB/min after {warm} s\t"
-          f"{kib[-1] - at_warm:+d} KiB from {warm} s to the end; {kib[0]} → {max(kib)} max → {kib[-1]} KiB, {after[-1]} KiB after", file=table)
+          f"{kib[-1] - at_warm:+d} KiB from {warm} s to the end; {kib[0]} → {max(kib)} max → {kib[-1]} KiB, {after[-1]} KiB after{split}", file=table)
 PY
 )
     say_lines "$out"
