@@ -28,7 +28,8 @@
 # CONNS (64), WARMUP (5), DURATION (30), REQUESTS (10000), ROUNDS (3), SOAK (600), SAMPLE (10),
 # ORIGIN_KEEPALIVE_REQUESTS (1000000: nginx's default of 1000 closes every upstream connection after
 # 1000 requests, which alone caps reuse at 99.9 %), PORT_BASE (18700: origin +1, gateway +21,
-# admin +22), WORKDIR (/tmp/perf/goals).
+# admin +22), WORKDIR (/tmp/perf/goals), ERROR_LOG (the gateway's stderr, WORKDIR/logs/gateway.err: a
+# file on disk as in production; /dev/null to see what writing one line per failure costs).
 # Every figure is printed with the CPU the machine spent on other work meanwhile ("foreign": busy
 # CPU from /proc/stat minus the gateway, the load tool and the origin; softirq shown apart, since
 # loopback TCP is partly charged there rather than to a process) and the load average.
@@ -45,6 +46,7 @@ rounds=${ROUNDS:-3}; soak=${SOAK:-600}; sample=${SAMPLE:-10}
 keepalive_requests=${ORIGIN_KEEPALIVE_REQUESTS:-1000000}
 base=${PORT_BASE:-18700}; origin_port=$((base + 1)); gw_port=$((base + 21)); admin_port=$((base + 22))
 work=${WORKDIR:-/tmp/perf/goals}
+error_log=${ERROR_LOG:-$work/logs/gateway.err}
 mkdir -p "$work/logs" "$work/tmp"
 
 need=()
@@ -134,9 +136,9 @@ free_refusing_port() {
 # CONFIG_YAML_FILE: the gateway on CPU 1, one event loop, errors logged (to a file) as in production.
 start_gateway() {
     "$bin" check -c "$1" >/dev/null 2>"$work/logs/check.err" || { cat "$work/logs/check.err" >&2; exit 1; }
-    taskset -c 1 "$bin" run -c "$1" --threads 1 --log-level error >"$work/logs/gateway.out" 2>"$work/logs/gateway.err" &
+    taskset -c 1 "$bin" run -c "$1" --threads 1 --log-level error >"$work/logs/gateway.out" 2>"$error_log" &
     gw_pid=$!
-    wait_for "http://127.0.0.1:$admin_port/healthz" "$gw_pid" || { echo "gateway did not start" >&2; cat "$work/logs/gateway.err" >&2; exit 1; }
+    wait_for "http://127.0.0.1:$admin_port/healthz" "$gw_pid" || { echo "gateway did not start (error log: $error_log)" >&2; exit 1; }
     wait_for "http://127.0.0.1:$gw_port/" "$gw_pid" || { echo "gateway does not answer" >&2; exit 1; }
 }
 stop_gateway() { stop_pid "$gw_pid"; gw_pid=""; }
@@ -315,7 +317,8 @@ PY
             tail -1 "$results" | python3 -c 'import json, sys; r = json.load(sys.stdin); print("   round %(round)d %(kind)-17s %(cpu_ms)5.0f ms CPU, %(elapsed)s, status %(status)s, errors %(gateway_errors)s, retries %(retries)d; %(foreign)s" % r)'
         done
     done
-    local errlog_lines; errlog_lines="$(grep -c " error gatehouse: " "$work/logs/gateway.err" || true) lines, $(stat -c %s "$work/logs/gateway.err") bytes"
+    local errlog_lines="$error_log"
+    [ -f "$error_log" ] && errlog_lines="$(grep -c " error gatehouse: " "$error_log" || true) lines, $(stat -c %s "$error_log") bytes"
     stop_gateway
     local out; out=$(python3 - "$results" "$errlog_lines" <<'PY'
 import json, os, statistics, sys
