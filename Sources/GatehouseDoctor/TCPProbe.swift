@@ -63,9 +63,9 @@ enum TCPProbe {
         let start = clock.now
         let display = Self.display(address)
         do {
+            // TCP_NODELAY: ClientBootstrap sets it by default.
             let channel = try await ClientBootstrap(group: group)
                 .connectTimeout(TimeAmount(timeout))
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .connect(to: address).get()
             return (TCPAttemptSummary(address: display, elapsed: clock.now - start), channel)
         } catch {

@@ -29,9 +29,9 @@ enum HealthProbe {
     ) -> EventLoopFuture<HealthProbeResult> {
         let started = NIODeadline.now()
         let promise = eventLoop.makePromise(of: HealthProbeResult.self)
+        // TCP_NODELAY: ClientBootstrap sets it by default.
         var bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(TimeAmount(check.timeout))
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
         if case .http(let path) = check.kind {
             let head = HTTPRequestHead(
                 version: .http1_1, method: .GET, uri: path,

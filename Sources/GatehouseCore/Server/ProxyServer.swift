@@ -292,18 +292,26 @@ public final class ProxyServer: Sendable {
 
     static let downstreamReceiveAllocator = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 1024, maximum: 65536)
 
-    private func makeBootstrap(_ open: ListenerConnections, listener listenerName: String) -> ServerBootstrap {
-        let timeouts = self.metrics.downstreamTimeoutCounters(listener: listenerName)
-        return ServerBootstrap(group: self.group)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+    /// The options of every downstream connection, apart so a test can check them on real sockets.
+    static func downstreamOptions(_ bootstrap: ServerBootstrap) -> ServerBootstrap {
+        bootstrap
+            // `.tcpOption`, at IPPROTO_TCP: `.socketOption(.tcp_nodelay)` is SOL_SOCKET's option 1,
+            // SO_DEBUG, which needs CAP_NET_ADMIN; an unprivileged gateway reset every connection.
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             // NIO keeps a connection's last receive buffer for its next read, idle or not: at
             // NIO's initial 2 KiB that was a quarter of an idle keep-alive connection's memory
             // (bench/RESULTS.md). A request head fits 1 KiB (nginx's client_header_buffer_size);
             // a larger head or a body grows the next reads at once (adaptive).
             .childChannelOption(.recvAllocator, value: Self.downstreamReceiveAllocator)
+    }
+
+    private func makeBootstrap(_ open: ListenerConnections, listener listenerName: String) -> ServerBootstrap {
+        let timeouts = self.metrics.downstreamTimeoutCounters(listener: listenerName)
+        let bootstrap = ServerBootstrap(group: self.group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+        return Self.downstreamOptions(bootstrap)
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
                     guard open.admit() else {

@@ -43,17 +43,31 @@ struct SocketUpstreamConnector: UpstreamConnector {
         let limits = cluster.limits
         let host = cluster.servers.indices.contains(endpoint.server) ? cluster.servers[endpoint.server].address.host : ""
         let nextHop = endpoint.display
+        // TCP_NODELAY: ClientBootstrap sets it by default (at IPPROTO_TCP; see ProxyServer's options).
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(TimeAmount(cluster.timeouts.connect))
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    if let tls { try tls.addHandlers(to: channel, host: host, nextHop: nextHop) }
+        guard let tls else {
+            // Plain TCP: the handlers go in once the connect succeeded. A refused connect (a down
+            // server, every request until it is ejected) then builds no encoder, decoder and handler
+            // only to drop them; bench/goals.sh's refused bursts count that cost. Nothing can be read
+            // before: NIO registers read interest on activation and reads on a later tick.
+            return bootstrap.connect(to: endpoint.address).flatMapThrowing { channel in
+                do {
                     try UpstreamPipeline.configure(channel, limits: limits, id: id)
+                } catch {
+                    channel.close(promise: nil)
+                    throw error
                 }
+                return channel
             }
-        let connected = bootstrap.connect(to: endpoint.address)
-        guard tls != nil else { return connected }
+        }
+        // TLS: the handshake starts on activation, so its handlers must be there from the start.
+        let connected = bootstrap.channelInitializer { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try tls.addHandlers(to: channel, host: host, nextHop: nextHop)
+                try UpstreamPipeline.configure(channel, limits: limits, id: id)
+            }
+        }.connect(to: endpoint.address)
         return connected.flatMap { channel in
             // The handshake cannot have finished yet: it needs the server's answer, read on a later tick.
             guard let watcher = try? channel.pipeline.syncOperations.handler(type: UpstreamTLSHandshakeHandler.self) else {
