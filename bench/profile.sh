@@ -3,7 +3,7 @@
 # wrk and an nginx origin on CPU 0), and prints the hottest symbols, then the CPU split by who
 # spends it (bench/profile-split.py: kernel, NIO, HTTP/1 codec, Gatehouse). Needs a prior run of
 # ../shared/bench/peers.sh (for its origin config) and Debian's linux-perf.
-#   bench/profile.sh [seconds] [path]        e.g. bench/profile.sh 5 /small
+#   bench/profile.sh [seconds] [path]        e.g. bench/profile.sh 5 /small (CONNS=1000: wrk connections, 64)
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 secs=${1:-5}; path=${2:-/small}
@@ -24,11 +24,13 @@ taskset -c 1 "${GATEHOUSE_BIN:-$repo/.build/release/gatehouse}" run -c "$work/gh
 gh=$!
 trap 'kill $gh 2>/dev/null; nginx -p "$work" -c "$work/origin.conf" -s stop 2>/dev/null || true' EXIT
 for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:18021$path" && break; sleep 0.1; done
-taskset -c 0 wrk -t1 -c64 -d$((secs + 3))s "http://127.0.0.1:18021$path" > "$work/wrk.txt" &
+taskset -c 0 wrk -t1 -c${CONNS:-64} -d$((secs + 3))s "http://127.0.0.1:18021$path" > "$work/wrk.txt" &
 sleep 1
 perf record -e cpu-clock -F 1999 --call-graph ${CALLGRAPH:-fp} -p "$gh" -o "$work/perf.data" -- sleep "$secs" 2>/dev/null
 wait %3 2>/dev/null || true
 grep -E "Requests/sec" "$work/wrk.txt"
-perf report -i "$work/perf.data" --no-children --sort symbol --stdio 2>/dev/null | grep -E "^ +[0-9]" | head -${TOP:-45}
+# `|| true`: head exits after its lines and, under pipefail, perf's SIGPIPE would end the script
+# before the split below.
+perf report -i "$work/perf.data" --no-children --sort symbol --stdio 2>/dev/null | grep -E "^ +[0-9]" | head -${TOP:-45} || true
 echo
 perf script -i "$work/perf.data" -F ip,sym,dso --no-demangle 2>/dev/null | python3 "$repo/bench/profile-split.py"
