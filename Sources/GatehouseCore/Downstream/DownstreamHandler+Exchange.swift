@@ -207,12 +207,16 @@ extension DownstreamHandler {
                     channel.close(promise: nil)
                     return
                 }
-                breaker.connectFinished(opened: true)
-                handler.breaker = breaker
                 guard self.exchange === exchange, !self.isClosed, exchange.endpoint === endpoint else {
+                    // Not counted as open: this runs inside NIO's activation of the channel (the
+                    // connect future completes before channelActive), and a close from here fires no
+                    // channelInactive, so the handler would never count it closed again.
+                    breaker.connectFinished(opened: false)
                     channel.close(promise: nil)
                     return
                 }
+                breaker.connectFinished(opened: true)
+                handler.breaker = breaker
                 handler.pool = pool
                 pool.connectionOpened(handler)
                 exchange.openedConnection = true

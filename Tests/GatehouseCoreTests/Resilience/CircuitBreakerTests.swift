@@ -87,6 +87,33 @@ extension Resilience {
             }
         }
 
+        @Test func aClientLeavingDuringTheConnectLeavesNoConnectionCounted() async throws {
+            // The connect completes after the client has gone: the gateway closes the new connection
+            // at once, while NIO is still activating it, and NIO then never tells the handler it
+            // closed. Counted as open, it stayed counted for ever, and with max_connections: 1 every
+            // later request was refused with 503 connection_limit_reached.
+            let stalled = try StalledListener()
+            defer { stalled.stop() }
+            let timeouts = Cluster.Timeouts(connect: .seconds(8), responseHeader: .seconds(5), idle: .seconds(5), request: .seconds(60))
+            try await withGateway(
+                [], extraServers: [stalled.address], timeouts: timeouts, limits: Cluster.Limits(maxConnections: 1)
+            ) { gateway in
+                let breaker = Resilience.breaker(gateway)
+                let client = try ResettingClient(port: gateway.port)
+                try client.send("GET / HTTP/1.1\r\nHost: example.test\r\n\r\n")
+                #expect(try await Resilience.eventually { breaker.pending.load(ordering: .relaxed) == 1 })
+                client.reset()
+                #expect(try await Resilience.eventually { breaker.requests.load(ordering: .relaxed) == 0 })
+                #expect(breaker.pending.load(ordering: .relaxed) == 1, "the connect is still waiting")
+                try stalled.admitOne()
+                #expect(try await Resilience.eventually { breaker.pending.load(ordering: .relaxed) == 0 })
+                #expect(
+                    try await Resilience.eventually { breaker.connections.load(ordering: .relaxed) == 0 },
+                    "the connection the gateway closed is not counted as open")
+                #expect(breaker.tripped.load(ordering: .relaxed) == 0)
+            }
+        }
+
         @Test func retriesAndRefusedConnectsLeakNoBreakerCount() async throws {
             // Twice what four clients need: a request's slot is given back when its last write
             // completes, which on a loaded machine can come after the client has sent the next

@@ -98,8 +98,57 @@ final class StalledListener: Sendable {
 
     var address: HostPort { HostPort(host: "127.0.0.1", port: self.port) }
 
+    /// Accepts the filler, freeing the queue's slot: a connect that is waiting completes with the
+    /// kernel's next SYN retransmission (about a second after its first SYN).
+    func admitOne() throws {
+        let accepted = accept(self.listener, nil, nil)
+        guard accepted >= 0 else { throw TestClientError(description: "accept: errno \(errno)") }
+        close(accepted)
+    }
+
     func stop() {
         close(self.filler)
         close(self.listener)
+    }
+}
+
+/// A blocking TCP client on 127.0.0.1 that sends bytes and then leaves with a reset (SO_LINGER 0):
+/// the gateway learns at once, by a read error, that its client is gone.
+final class ResettingClient {
+    private var socketFD: Int32
+
+    init(port: Int) throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestClientError(description: "socket: errno \(errno)") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else {
+            close(fd)
+            throw TestClientError(description: "connect: errno \(errno)")
+        }
+        self.socketFD = fd
+    }
+
+    func send(_ text: String) throws {
+        let bytes = Array(text.utf8)
+        let written = bytes.withUnsafeBytes { Glibc.send(self.socketFD, $0.baseAddress, $0.count, 0) }
+        guard written == bytes.count else { throw TestClientError(description: "send: errno \(errno)") }
+    }
+
+    func reset() {
+        guard self.socketFD >= 0 else { return }
+        var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+        _ = setsockopt(self.socketFD, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+        close(self.socketFD)
+        self.socketFD = -1
+    }
+
+    deinit {
+        if self.socketFD >= 0 { close(self.socketFD) }
     }
 }
