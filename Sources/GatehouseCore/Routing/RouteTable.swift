@@ -5,15 +5,30 @@ import GatehouseConfig
 /// Built once per configuration; matching is allocation-free (host and path compared as UTF-8).
 public struct RouteTable: Sendable {
     /// A route compiled for matching, with the index of its cluster in the snapshot.
-    public struct Entry: Sendable {
-        public var route: Route
-        public var clusterIndex: Int
+    ///
+    /// A class: every request passes its entry along (forwarding, the cache), and copying a struct
+    /// holding the whole `Route` retained and released each of its strings and arrays; one
+    /// reference is one retain.
+    public final class Entry: Sendable {
+        public let route: Route
+        public let clusterIndex: Int
         /// The route's position in the configuration (its metrics series).
-        public var index: Int
+        public let index: Int
         /// Lower-cased exact host, or nil when the route matches any host.
         let exactHost: String?
         /// Lower-cased suffix including the dot (`.example.com`) for `*.example.com`.
         let hostSuffix: String?
+        /// `route.match.pathPrefix`, kept beside the host fields the loop reads.
+        let pathPrefix: String
+
+        init(route: Route, clusterIndex: Int, index: Int, exactHost: String?, hostSuffix: String?) {
+            self.route = route
+            self.clusterIndex = clusterIndex
+            self.index = index
+            self.exactHost = exactHost
+            self.hostSuffix = hostSuffix
+            self.pathPrefix = route.match.pathPrefix
+        }
     }
 
     public private(set) var entries: [Entry]
@@ -47,7 +62,7 @@ public struct RouteTable: Sendable {
                     Self.hasSuffixIgnoringCase(bareHost, suffix)
                 else { continue }
             }
-            if path.utf8.starts(with: entry.route.match.pathPrefix.utf8) { return entry }
+            if path.utf8.starts(with: entry.pathPrefix.utf8) { return entry }
         }
         return nil
     }
