@@ -30,7 +30,7 @@ if [ "$(id -u)" = 0 ]; then
     unprivileged=$(mktemp -d)
     trap 'rm -rf "$unprivileged"' EXIT
     chmod 755 "$unprivileged"
-    cp "$bin" "$unprivileged/gatehouse"
+    install -m 755 "$bin" "$unprivileged/gatehouse"
     printf '#!/bin/sh\ncd / && exec setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all %s/gatehouse "$@"\n' \
         "$unprivileged" >"$unprivileged/as-nobody"
     chmod 755 "$unprivileged/as-nobody"

@@ -40,10 +40,11 @@ struct ServeOptions: ParsableArguments {
 
     func makeLogger() -> Logger {
         let level = Logger.Level(rawValue: self.logLevel) ?? .info
-        // StreamLogHandler stamps each line with tzset() and localtime_r: with TZ unset, glibc
-        // stats /etc/localtime on every call, one system call per error-log line (a burst of
+        // StreamLogHandler stamps each line with localtime(), which runs tzset(): with TZ unset,
+        // glibc stats /etc/localtime on every call, one system call per error-log line (a burst of
         // failures is a burst of lines). Naming the same file pins the zone as nginx does (read
-        // once); an operator's TZ wins. Set before the event loops start: setenv is not thread-safe.
+        // once; a change of zone takes a restart); an operator's TZ wins. Both commands call this
+        // before any event loop or thread starts: setenv is not thread-safe.
         if getenv("TZ") == nil { setenv("TZ", ":/etc/localtime", 0) }
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
