@@ -66,14 +66,23 @@ extension Resilience {
             }
         }
 
-        @Test func maxPendingRequestsRefusesWhileAConnectHangs() async throws {
+        /// A gateway whose only server is a ``StalledListener``: its connects wait (until `connect`, or
+        /// until the test admits one).
+        private static func withStalledServer(
+            connect: Duration, limits: Cluster.Limits,
+            _ body: (TestGateway, ClusterBreaker, StalledListener) async throws -> Void
+        ) async throws {
             let stalled = try StalledListener()
             defer { stalled.stop() }
-            let timeouts = Cluster.Timeouts(connect: .seconds(2), responseHeader: .seconds(5), idle: .seconds(5), request: .seconds(60))
-            try await withGateway(
-                [], extraServers: [stalled.address], timeouts: timeouts, limits: Cluster.Limits(maxPendingRequests: 1)
-            ) { gateway in
-                let breaker = Resilience.breaker(gateway)
+            let timeouts = Cluster.Timeouts(connect: connect, responseHeader: .seconds(5), idle: .seconds(5), request: .seconds(60))
+            try await withGateway([], extraServers: [stalled.address], timeouts: timeouts, limits: limits) { gateway in
+                try await body(gateway, Resilience.breaker(gateway), stalled)
+            }
+        }
+
+        @Test func maxPendingRequestsRefusesWhileAConnectHangs() async throws {
+            try await Self.withStalledServer(connect: .seconds(2), limits: Cluster.Limits(maxPendingRequests: 1)) {
+                gateway, breaker, _ in
                 async let hanging = gateway.request(RawHTTPClient.get("/"))
                 #expect(try await Resilience.eventually { breaker.pending.load(ordering: .relaxed) == 1 })
                 let refused = try await gateway.request(RawHTTPClient.get("/"))
@@ -92,13 +101,8 @@ extension Resilience {
             // at once, while NIO is still activating it, and NIO then never tells the handler it
             // closed. Counted as open, it stayed counted for ever, and with max_connections: 1 every
             // later request was refused with 503 connection_limit_reached.
-            let stalled = try StalledListener()
-            defer { stalled.stop() }
-            let timeouts = Cluster.Timeouts(connect: .seconds(8), responseHeader: .seconds(5), idle: .seconds(5), request: .seconds(60))
-            try await withGateway(
-                [], extraServers: [stalled.address], timeouts: timeouts, limits: Cluster.Limits(maxConnections: 1)
-            ) { gateway in
-                let breaker = Resilience.breaker(gateway)
+            try await Self.withStalledServer(connect: .seconds(8), limits: Cluster.Limits(maxConnections: 1)) {
+                gateway, breaker, stalled in
                 let client = try ResettingClient(port: gateway.port)
                 try client.send("GET / HTTP/1.1\r\nHost: example.test\r\n\r\n")
                 #expect(try await Resilience.eventually { breaker.pending.load(ordering: .relaxed) == 1 })
